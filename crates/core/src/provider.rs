@@ -1,0 +1,35 @@
+//! The kinds of upstream subgate can reach.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// One kind of upstream service, as written in `kind = "…"` in the config.
+///
+/// Adding a provider adds one variant here; the compiler then points at every
+/// `match` that must learn about it (no wildcard arms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderKind {
+    /// Any service that speaks OpenAI Chat Completions with an API key
+    /// (OpenRouter, DeepSeek, Groq, Ollama, vLLM, LM Studio, …).
+    OpenAiCompatible,
+}
+
+impl ProviderKind {
+    /// Every kind this build knows, in the order the docs list them.
+    pub const ALL: &'static [Self] = &[Self::OpenAiCompatible];
+
+    /// The name written in the config file.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenAiCompatible => "openai-compatible",
+        }
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

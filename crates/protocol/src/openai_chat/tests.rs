@@ -1,0 +1,145 @@
+use pretty_assertions::assert_eq;
+use subgate_core::Usage;
+
+use super::*;
+use crate::error::ErrorKind;
+
+#[test]
+fn reads_the_request_head() {
+    let body = r#"{"model":"local/llama3","stream":true,"stream_options":{"include_usage":true},"messages":[]}"#;
+    let request = ChatRequest::parse(body).unwrap();
+    assert_eq!(
+        request.head,
+        RequestHead {
+            model: "local/llama3".to_owned(),
+            stream: true,
+            include_usage: true
+        }
+    );
+    let plain = ChatRequest::parse(r#"{"model":"m","stream":null,"messages":[]}"#).unwrap();
+    assert!(!plain.head.stream);
+    assert!(!plain.head.include_usage);
+}
+
+#[test]
+fn refuses_bad_requests_with_the_field_at_fault() {
+    let cases = [
+        ("not json", None),
+        ("[]", None),
+        (r#"{"messages":[]}"#, Some("model")),
+        (r#"{"model":""}"#, Some("model")),
+        (r#"{"model":42}"#, Some("model")),
+        (r#"{"model":"m","stream":"yes"}"#, Some("stream")),
+        (r#"{"model":"m","stream_options":[1]}"#, Some("stream_options")),
+    ];
+    for (body, param) in cases {
+        let error = ChatRequest::parse(body).unwrap_err();
+        assert_eq!(error.param(), param, "{body}");
+    }
+}
+
+#[test]
+fn upstream_body_edits_only_what_it_must() {
+    let body = r#"{"model":"local/llama3", "messages":[{"role":"user","content":"hi"}],"stream":true,"x_vendor":{"a":1}}"#;
+    let request = ChatRequest::parse(body).unwrap();
+    assert_eq!(request.upstream_body("local/llama3", false), None);
+    assert_eq!(
+        request.upstream_body("llama3", false).unwrap(),
+        r#"{"model":"llama3", "messages":[{"role":"user","content":"hi"}],"stream":true,"x_vendor":{"a":1}}"#
+    );
+    assert_eq!(
+        request.upstream_body("llama3", true).unwrap(),
+        r#"{"stream_options":{"include_usage":true},"model":"llama3", "messages":[{"role":"user","content":"hi"}],"stream":true,"x_vendor":{"a":1}}"#
+    );
+}
+
+#[test]
+fn upstream_body_keeps_other_stream_options() {
+    let body = r#"{"model":"m","stream":true,"stream_options":{"include_obfuscation":false}}"#;
+    let request = ChatRequest::parse(body).unwrap();
+    assert_eq!(
+        request.upstream_body("m", true).unwrap(),
+        r#"{"model":"m","stream":true,"stream_options":{"include_obfuscation":false,"include_usage":true}}"#
+    );
+    // A client that asked for usage itself needs no edit.
+    let asked = r#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#;
+    assert_eq!(ChatRequest::parse(asked).unwrap().upstream_body("m", true), None);
+    // Nor does a request that does not stream.
+    assert_eq!(ChatRequest::parse(r#"{"model":"m"}"#).unwrap().upstream_body("m", true), None);
+}
+
+#[test]
+fn reads_usage_from_a_response() {
+    let body = br#"{"id":"x","choices":[],"usage":{"prompt_tokens":50,"completion_tokens":12,"total_tokens":62,
+        "prompt_tokens_details":{"cached_tokens":20},"completion_tokens_details":{"reasoning_tokens":5}}}"#;
+    assert_eq!(
+        response_usage(body),
+        Some(Usage {
+            input_tokens: 50,
+            output_tokens: 12,
+            cache_read_tokens: 20,
+            cache_write_tokens: 0,
+            reasoning_tokens: 5
+        })
+    );
+    assert_eq!(response_usage(br#"{"choices":[]}"#), None);
+    assert_eq!(response_usage(b"garbage"), None);
+}
+
+#[test]
+fn tap_meters_the_stream_and_drops_the_unasked_usage_chunk() {
+    let role = r#"{"id":"c","choices":[{"index":0,"delta":{"role":"assistant","content":""}}],"usage":null}"#;
+    let text = r#"{"id":"c","choices":[{"index":0,"delta":{"content":"the \"usage\": {x}"}}],"usage":null}"#;
+    let usage = r#"{"id":"c","choices":[],"usage": {"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#;
+
+    let mut tap = StreamTap::new(false);
+    assert_eq!(tap.observe(role), TapVerdict::Forward);
+    assert_eq!(tap.observe(text), TapVerdict::Forward);
+    assert_eq!(tap.usage(), None);
+    assert_eq!(tap.observe(usage), TapVerdict::Drop);
+    assert!(!tap.is_done());
+    assert_eq!(tap.observe("[DONE]"), TapVerdict::Forward);
+    assert!(tap.is_done());
+    assert_eq!(tap.usage().map(|usage| usage.total_tokens()), Some(5));
+
+    let mut asked = StreamTap::new(true);
+    assert_eq!(asked.observe(usage), TapVerdict::Forward);
+    assert_eq!(asked.usage().map(|usage| usage.input_tokens), Some(3));
+}
+
+#[test]
+fn tap_keeps_usage_that_rides_on_a_content_chunk() {
+    // Some servers put usage on the finish chunk instead of a separate one.
+    let finish = r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1}}"#;
+    let mut tap = StreamTap::new(false);
+    assert_eq!(tap.observe(finish), TapVerdict::Forward);
+    assert_eq!(tap.usage().map(|usage| usage.output_tokens), Some(1));
+}
+
+#[test]
+fn tap_notices_error_events() {
+    let mut tap = StreamTap::new(false);
+    tap.observe(r#"{"error":{"message":"overloaded","type":"server_error"}}"#);
+    assert_eq!(tap.error(), Some("overloaded"));
+}
+
+#[test]
+fn error_event_is_a_data_line() {
+    let report = ErrorReport {
+        kind: ErrorKind::Timeout,
+        status: 504,
+        message: "upstream went quiet",
+        code: None,
+        param: None,
+    };
+    assert_eq!(
+        String::from_utf8(stream_error_event(&report)).unwrap(),
+        "data: {\"error\":{\"code\":null,\"message\":\"upstream went quiet\",\"param\":null,\"type\":\"timeout_error\"}}\n\n"
+    );
+}
+
+#[test]
+fn model_lists_round_trip() {
+    let body = model_list([("llama3", "local"), ("qwen", "local")]);
+    assert_eq!(model_ids(&body).unwrap(), vec!["llama3", "qwen"]);
+}
