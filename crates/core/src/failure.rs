@@ -74,9 +74,21 @@ mod tests {
 
     #[test]
     fn statuses_map_to_classes() {
-        assert_eq!(FailureClass::from_upstream_status(401), FailureClass::UpstreamAuth);
-        assert_eq!(FailureClass::from_upstream_status(429), FailureClass::UpstreamRateLimited);
-        assert_eq!(FailureClass::from_upstream_status(503), FailureClass::UpstreamFault);
-        assert_eq!(FailureClass::from_upstream_status(404), FailureClass::UpstreamRejected);
+        assert_eq!(
+            FailureClass::from_upstream_status(401),
+            FailureClass::UpstreamAuth
+        );
+        assert_eq!(
+            FailureClass::from_upstream_status(429),
+            FailureClass::UpstreamRateLimited
+        );
+        assert_eq!(
+            FailureClass::from_upstream_status(503),
+            FailureClass::UpstreamFault
+        );
+        assert_eq!(
+            FailureClass::from_upstream_status(404),
+            FailureClass::UpstreamRejected
+        );
     }
 }

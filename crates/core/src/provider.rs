@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 pub enum ProviderKind {
     /// Any service that speaks OpenAI Chat Completions with an API key
     /// (OpenRouter, DeepSeek, Groq, Ollama, vLLM, LM Studio, …).
+    #[serde(rename = "openai-compatible")]
     OpenAiCompatible,
 }
 
@@ -31,5 +32,19 @@ impl ProviderKind {
 impl fmt::Display for ProviderKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_names_round_trip() {
+        for kind in ProviderKind::ALL {
+            let json = serde_json::to_string(kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert_eq!(serde_json::from_str::<ProviderKind>(&json).unwrap(), *kind);
+        }
     }
 }

@@ -43,9 +43,15 @@ mod tests {
     #[test]
     fn fingerprint_is_stable_and_short() {
         let secret = SecretString::from("sk-test-123");
-        assert_eq!(fingerprint(&secret), fingerprint(&SecretString::from("sk-test-123")));
+        assert_eq!(
+            fingerprint(&secret),
+            fingerprint(&SecretString::from("sk-test-123"))
+        );
         assert_eq!(fingerprint(&secret).len(), 12);
-        assert_ne!(fingerprint(&secret), fingerprint(&SecretString::from("sk-test-124")));
+        assert_ne!(
+            fingerprint(&secret),
+            fingerprint(&SecretString::from("sk-test-124"))
+        );
     }
 
     #[test]

@@ -70,7 +70,10 @@ impl<'a> TopLevel<'a> {
     ///
     /// `raw_json` must be valid JSON; callers build it with `serde_json`.
     pub fn with_members(&self, edits: &[(&str, &str)]) -> String {
-        let extra: usize = edits.iter().map(|(key, raw)| key.len() + raw.len() + 4).sum();
+        let extra: usize = edits
+            .iter()
+            .map(|(key, raw)| key.len() + raw.len() + 4)
+            .sum();
         let mut replacements: Vec<(Range<usize>, &str)> = Vec::new();
         let mut added: Vec<(&str, &str)> = Vec::new();
         for &(key, raw) in edits {
@@ -183,7 +186,10 @@ mod tests {
             r#" {"stream_options":{"include_usage":true},"stream":true}"#
         );
         let empty = TopLevel::parse("{}").unwrap();
-        assert_eq!(empty.with_members(&[("a", "1"), ("b", "2")]), r#"{"a":1,"b":2}"#);
+        assert_eq!(
+            empty.with_members(&[("a", "1"), ("b", "2")]),
+            r#"{"a":1,"b":2}"#
+        );
     }
 
     #[test]
@@ -199,7 +205,10 @@ mod tests {
     fn escaped_keys_are_found() {
         let top = TopLevel::parse(r#"{"mod\u0065l":"m"}"#).unwrap();
         assert_eq!(top.get("model").unwrap().get(), r#""m""#);
-        assert_eq!(top.with_members(&[("model", r#""n""#)]), r#"{"mod\u0065l":"n"}"#);
+        assert_eq!(
+            top.with_members(&[("model", r#""n""#)]),
+            r#"{"mod\u0065l":"n"}"#
+        );
     }
 
     #[test]

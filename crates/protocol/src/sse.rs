@@ -296,7 +296,11 @@ mod tests {
                     "{\"a\":1}".to_owned(),
                     b"event: message_start\ndata: {\"a\":1}\n\n".to_vec()
                 ),
-                (None, "one\ntwo".to_owned(), b"data: one\ndata:two\nid: 7\nretry: 10\n\n".to_vec()),
+                (
+                    None,
+                    "one\ntwo".to_owned(),
+                    b"data: one\ndata:two\nid: 7\nretry: 10\n\n".to_vec()
+                ),
             ]
         );
         assert_eq!(raw, input.to_vec());
@@ -322,7 +326,10 @@ mod tests {
         decoder.push(b"data: [DONE]\n\ndata: {\"cut");
         assert_eq!(decoder.next_event().unwrap().unwrap().data, "[DONE]");
         assert_eq!(decoder.next_event().unwrap(), None);
-        assert_eq!(decoder.take_decoded(), Bytes::from_static(b"data: [DONE]\n\n"));
+        assert_eq!(
+            decoder.take_decoded(),
+            Bytes::from_static(b"data: [DONE]\n\n")
+        );
         assert_eq!(decoder.pending_len(), 11);
     }
 
@@ -330,7 +337,10 @@ mod tests {
     fn rejects_oversized_events_and_invalid_utf8() {
         let mut decoder = SseDecoder::new(16);
         decoder.push(b"data: 0123456789abcdef");
-        assert_eq!(decoder.next_event(), Err(SseError::EventTooLarge { limit: 16 }));
+        assert_eq!(
+            decoder.next_event(),
+            Err(SseError::EventTooLarge { limit: 16 })
+        );
 
         let mut decoder = SseDecoder::default();
         decoder.push(b"data: \xff\xfe\n\n");
@@ -381,12 +391,19 @@ mod tests {
             Just(b"id: 3".to_vec()),
             Just(Vec::new()),
         ];
-        let end = prop_oneof![Just(b"\n".to_vec()), Just(b"\r\n".to_vec()), Just(b"\r".to_vec())];
+        let end = prop_oneof![
+            Just(b"\n".to_vec()),
+            Just(b"\r\n".to_vec()),
+            Just(b"\r".to_vec())
+        ];
         proptest::collection::vec((line, end), 0..40).prop_map(|lines| {
-            lines.into_iter().flat_map(|(mut line, end)| {
-                line.extend_from_slice(&end);
-                line
-            }).collect()
+            lines
+                .into_iter()
+                .flat_map(|(mut line, end)| {
+                    line.extend_from_slice(&end);
+                    line
+                })
+                .collect()
         })
     }
 

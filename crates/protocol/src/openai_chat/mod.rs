@@ -75,7 +75,8 @@ struct StreamOptions {
 impl<'a> ChatRequest<'a> {
     /// Reads a request body.
     pub fn parse(body: &'a str) -> Result<Self, RequestError> {
-        let top = TopLevel::parse(body).map_err(|error| RequestError::NotAnObject(error.to_string()))?;
+        let top =
+            TopLevel::parse(body).map_err(|error| RequestError::NotAnObject(error.to_string()))?;
         let model = match top.get("model") {
             None => return Err(RequestError::MissingModel),
             Some(raw) => field::<String>(raw, "model", "a string")?,
@@ -124,7 +125,8 @@ impl<'a> ChatRequest<'a> {
                 .top
                 .get("stream_options")
                 .and_then(|raw| {
-                    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(raw.get()).ok()
+                    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(raw.get())
+                        .ok()
                 })
                 .unwrap_or_default();
             options.insert("include_usage".to_owned(), serde_json::Value::Bool(true));
@@ -284,7 +286,9 @@ impl StreamTap {
 fn has_usage_object(data: &str) -> bool {
     let bytes = data.as_bytes();
     memmem::find_iter(bytes, b"\"usage\"").any(|at| {
-        let rest = bytes[at + 7..].iter().skip_while(|byte| byte.is_ascii_whitespace());
+        let rest = bytes[at + 7..]
+            .iter()
+            .skip_while(|byte| byte.is_ascii_whitespace());
         let mut rest = rest.copied();
         rest.next() == Some(b':') && rest.find(|byte| !byte.is_ascii_whitespace()) == Some(b'{')
     })

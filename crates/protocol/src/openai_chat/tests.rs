@@ -30,7 +30,10 @@ fn refuses_bad_requests_with_the_field_at_fault() {
         (r#"{"model":""}"#, Some("model")),
         (r#"{"model":42}"#, Some("model")),
         (r#"{"model":"m","stream":"yes"}"#, Some("stream")),
-        (r#"{"model":"m","stream_options":[1]}"#, Some("stream_options")),
+        (
+            r#"{"model":"m","stream_options":[1]}"#,
+            Some("stream_options"),
+        ),
     ];
     for (body, param) in cases {
         let error = ChatRequest::parse(body).unwrap_err();
@@ -63,9 +66,17 @@ fn upstream_body_keeps_other_stream_options() {
     );
     // A client that asked for usage itself needs no edit.
     let asked = r#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#;
-    assert_eq!(ChatRequest::parse(asked).unwrap().upstream_body("m", true), None);
+    assert_eq!(
+        ChatRequest::parse(asked).unwrap().upstream_body("m", true),
+        None
+    );
     // Nor does a request that does not stream.
-    assert_eq!(ChatRequest::parse(r#"{"model":"m"}"#).unwrap().upstream_body("m", true), None);
+    assert_eq!(
+        ChatRequest::parse(r#"{"model":"m"}"#)
+            .unwrap()
+            .upstream_body("m", true),
+        None
+    );
 }
 
 #[test]

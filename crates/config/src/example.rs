@@ -1,0 +1,45 @@
+//! The commented example that `subgate config init` writes.
+
+/// A commented config file showing every setting with its default.
+pub const EXAMPLE: &str = include_str!("../config.example.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::EXAMPLE;
+    use crate::{Database, Sources, load};
+
+    fn load_text(text: &str, env: &dyn Fn(&str) -> Option<String>) -> crate::Config {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        load(&Sources {
+            file: Some(path),
+            env,
+            overrides: Vec::new(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_example_as_written_is_valid_and_all_defaults() {
+        let config = load_text(EXAMPLE, &|_| None);
+        assert!(config.providers.is_empty());
+        assert_eq!(config.server.port, crate::DEFAULT_PORT);
+    }
+
+    /// Every setting line in the example, uncommented, must be valid too, so
+    /// the documentation cannot drift from the schema.
+    #[test]
+    fn the_example_uncommented_is_valid() {
+        let uncommented: String = EXAMPLE
+            .lines()
+            .map(|line| line.strip_prefix("# ").unwrap_or(line))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let env = |name: &str| (name == "OPENAI_COMPATIBLE_KEY").then(|| "sk-from-env".to_owned());
+        let config = load_text(&uncommented, &env);
+        assert_eq!(config.providers.len(), 1);
+        assert_eq!(config.providers[0].api_keys.len(), 3);
+        assert!(matches!(config.storage.database, Database::Postgres { .. }));
+    }
+}

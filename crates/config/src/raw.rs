@@ -1,0 +1,127 @@
+//! The config file as written: every field optional, unknown keys refused.
+//!
+//! [`crate::validate`] turns this into [`crate::Config`], applying defaults and
+//! checking what serde cannot.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use subgate_core::ProviderKind;
+
+use crate::units::{ConfigDuration, ConfigSize};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    #[serde(default)]
+    pub(crate) server: RawServer,
+    #[serde(default)]
+    pub(crate) storage: RawStorage,
+    #[serde(default)]
+    pub(crate) log: RawLog,
+    #[serde(default)]
+    pub(crate) upstream: RawTimeouts,
+    #[serde(default)]
+    pub(crate) providers: Vec<RawProvider>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServer {
+    pub(crate) host: Option<String>,
+    pub(crate) port: Option<u16>,
+    pub(crate) max_body_size: Option<ConfigSize>,
+    pub(crate) shutdown_timeout: Option<ConfigDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStorage {
+    pub(crate) data_dir: Option<String>,
+    pub(crate) database_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLog {
+    pub(crate) format: Option<RawLogFormat>,
+    pub(crate) level: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RawLogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTimeouts {
+    pub(crate) connect_timeout: Option<ConfigDuration>,
+    pub(crate) first_byte_timeout: Option<ConfigDuration>,
+    pub(crate) idle_timeout: Option<ConfigDuration>,
+    pub(crate) max_event_size: Option<ConfigSize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProvider {
+    pub(crate) kind: ProviderKind,
+    pub(crate) name: String,
+    pub(crate) base_url: Option<String>,
+    #[serde(default)]
+    pub(crate) api_keys: Vec<String>,
+    pub(crate) api_key_env: Option<OneOrMany>,
+    pub(crate) models: Option<Vec<String>>,
+    pub(crate) stream_usage: Option<bool>,
+    #[serde(default)]
+    pub(crate) headers: BTreeMap<String, String>,
+    // The `[upstream]` settings, per provider. Spelled out rather than
+    // flattened: serde cannot refuse unknown keys through `flatten`.
+    pub(crate) connect_timeout: Option<ConfigDuration>,
+    pub(crate) first_byte_timeout: Option<ConfigDuration>,
+    pub(crate) idle_timeout: Option<ConfigDuration>,
+    pub(crate) max_event_size: Option<ConfigSize>,
+}
+
+impl RawProvider {
+    pub(crate) fn timeouts(&self) -> RawTimeouts {
+        RawTimeouts {
+            connect_timeout: self.connect_timeout,
+            first_byte_timeout: self.first_byte_timeout,
+            idle_timeout: self.idle_timeout,
+            max_event_size: self.max_event_size,
+        }
+    }
+}
+
+/// One string or a list of strings.
+#[derive(Debug)]
+pub(crate) struct OneOrMany(pub(crate) Vec<String>);
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct OneOrManyVisitor;
+        impl<'de> serde::de::Visitor<'de> for OneOrManyVisitor {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a variable name or a list of variable names")
+            }
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Self::Value, E> {
+                Ok(OneOrMany(vec![value.to_owned()]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut names = Vec::new();
+                while let Some(name) = seq.next_element::<String>()? {
+                    names.push(name);
+                }
+                Ok(OneOrMany(names))
+            }
+        }
+        deserializer.deserialize_any(OneOrManyVisitor)
+    }
+}

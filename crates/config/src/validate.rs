@@ -1,0 +1,375 @@
+//! Raw config → [`Config`]: defaults, resolved secrets, cross-checks.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use subgate_core::{ProviderKind, SecretString};
+use url::Url;
+
+use crate::paths::expand_home;
+use crate::raw::{RawConfig, RawLogFormat, RawProvider, RawTimeouts};
+use crate::{
+    Config, ConfigError, DEFAULT_PORT, Database, LogConfig, LogFormat, ProviderConfig,
+    ServerConfig, StorageConfig, UpstreamLimits, default_data_dir,
+};
+
+const DEFAULT_MAX_BODY_BYTES: u64 = 32 << 20;
+const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_LIMITS: UpstreamLimits = UpstreamLimits {
+    connect_timeout: Duration::from_secs(10),
+    // A non-streamed answer arrives whole, so its first byte can take as
+    // long as the generation itself.
+    first_byte_timeout: Duration::from_mins(10),
+    idle_timeout: Duration::from_mins(5),
+    max_event_bytes: 16 << 20,
+};
+
+/// Headers a provider entry may not set: the transport owns them.
+const RESERVED_HEADERS: &[&str] = &["host", "content-length", "transfer-encoding", "connection"];
+
+pub(crate) fn validate(
+    raw: RawConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+    source: Option<PathBuf>,
+) -> Result<Config, ConfigError> {
+    let server = server(&raw)?;
+    let storage = storage(&raw)?;
+    let log = LogConfig {
+        format: match raw.log.format {
+            None | Some(RawLogFormat::Pretty) => LogFormat::Pretty,
+            Some(RawLogFormat::Json) => LogFormat::Json,
+        },
+        filter: raw.log.level.unwrap_or_else(|| "info".to_owned()),
+    };
+    let defaults = limits(&raw.upstream, DEFAULT_LIMITS, "upstream")?;
+
+    let mut names = HashSet::new();
+    let mut providers = Vec::with_capacity(raw.providers.len());
+    for (index, entry) in raw.providers.into_iter().enumerate() {
+        let key = format!("providers[{index}]");
+        if !names.insert(entry.name.clone()) {
+            return Err(ConfigError::invalid_with_hint(
+                format!("{key}.name"),
+                format!("the name `{}` is used by an earlier provider", entry.name),
+                "every provider needs its own name; it is how `name/model` picks it",
+            ));
+        }
+        providers.push(provider(entry, &key, defaults, env)?);
+    }
+
+    Ok(Config {
+        server,
+        storage,
+        log,
+        providers,
+        source,
+    })
+}
+
+fn server(raw: &RawConfig) -> Result<ServerConfig, ConfigError> {
+    let host = match raw.server.host.as_deref() {
+        None | Some("localhost") => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        Some(text) => text.parse().map_err(|_| {
+            ConfigError::invalid_with_hint(
+                "server.host",
+                format!("`{text}` is not an IP address"),
+                "use 127.0.0.1 to serve this machine only, or 0.0.0.0 to serve every interface",
+            )
+        })?,
+    };
+    let max_body_bytes = raw
+        .server
+        .max_body_size
+        .map_or(DEFAULT_MAX_BODY_BYTES, |size| size.0);
+    if max_body_bytes == 0 {
+        return Err(ConfigError::invalid(
+            "server.max_body_size",
+            "must be more than 0 bytes",
+        ));
+    }
+    Ok(ServerConfig {
+        host,
+        port: raw.server.port.unwrap_or(DEFAULT_PORT),
+        max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(usize::MAX),
+        shutdown_timeout: raw
+            .server
+            .shutdown_timeout
+            .map_or(DEFAULT_SHUTDOWN_TIMEOUT, |duration| duration.0),
+    })
+}
+
+fn storage(raw: &RawConfig) -> Result<StorageConfig, ConfigError> {
+    let data_dir = match raw.storage.data_dir.as_deref() {
+        Some("") => {
+            return Err(ConfigError::invalid(
+                "storage.data_dir",
+                "must not be empty",
+            ));
+        }
+        Some(text) => expand_home(text),
+        None => default_data_dir().ok_or_else(|| {
+            ConfigError::invalid_with_hint(
+                "storage.data_dir",
+                "no home directory is known, so there is no default data directory",
+                "set `storage.data_dir`, `SUBGATE_DATA_DIR` or `--data-dir`",
+            )
+        })?,
+    };
+    let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
+    let database = match raw.storage.database_url.as_deref() {
+        None => Database::Sqlite {
+            path: data_dir.join("subgate.db"),
+        },
+        Some(url) => {
+            if let Some(path) = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+            {
+                if path.is_empty() {
+                    return Err(ConfigError::invalid(
+                        "storage.database_url",
+                        "a sqlite URL needs a file path, like sqlite:///var/lib/subgate/subgate.db",
+                    ));
+                }
+                Database::Sqlite {
+                    path: expand_home(path),
+                }
+            } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                Database::Postgres {
+                    url: SecretString::from(url.to_owned()),
+                }
+            } else {
+                return Err(ConfigError::invalid_with_hint(
+                    "storage.database_url",
+                    "must start with `sqlite:` or `postgres://`",
+                    "leave it unset to use the embedded SQLite file in the data directory",
+                ));
+            }
+        }
+    };
+    Ok(StorageConfig { data_dir, database })
+}
+
+fn limits(
+    raw: &RawTimeouts,
+    fallback: UpstreamLimits,
+    key: &str,
+) -> Result<UpstreamLimits, ConfigError> {
+    let limits = UpstreamLimits {
+        connect_timeout: raw
+            .connect_timeout
+            .map_or(fallback.connect_timeout, |d| d.0),
+        first_byte_timeout: raw
+            .first_byte_timeout
+            .map_or(fallback.first_byte_timeout, |d| d.0),
+        idle_timeout: raw.idle_timeout.map_or(fallback.idle_timeout, |d| d.0),
+        max_event_bytes: raw.max_event_size.map_or(fallback.max_event_bytes, |size| {
+            usize::try_from(size.0).unwrap_or(usize::MAX)
+        }),
+    };
+    for (name, value) in [
+        ("connect_timeout", limits.connect_timeout),
+        ("first_byte_timeout", limits.first_byte_timeout),
+        ("idle_timeout", limits.idle_timeout),
+    ] {
+        if value.is_zero() {
+            return Err(ConfigError::invalid(
+                format!("{key}.{name}"),
+                "must be longer than 0s",
+            ));
+        }
+    }
+    if limits.max_event_bytes == 0 {
+        return Err(ConfigError::invalid(
+            format!("{key}.max_event_size"),
+            "must be more than 0 bytes",
+        ));
+    }
+    Ok(limits)
+}
+
+fn provider(
+    entry: RawProvider,
+    key: &str,
+    defaults: UpstreamLimits,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ProviderConfig, ConfigError> {
+    let limits = limits(&entry.timeouts(), defaults, key)?;
+    if entry.name.is_empty()
+        || !entry
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(ConfigError::invalid_with_hint(
+            format!("{key}.name"),
+            format!("`{}` is not a usable name", entry.name),
+            "use letters, digits, `-`, `_` and `.`; it appears in `name/model` model names",
+        ));
+    }
+    let base_url = base_url(entry.kind, entry.base_url.as_deref(), key)?;
+
+    let api_keys = api_keys(
+        entry.api_keys,
+        entry.api_key_env.map(|names| names.0),
+        key,
+        env,
+    )?;
+    let models = entry
+        .models
+        .map(|models| models_list(models, key))
+        .transpose()?;
+    let headers = headers(entry.headers, key)?;
+
+    Ok(ProviderConfig {
+        kind: entry.kind,
+        name: entry.name,
+        base_url,
+        api_keys,
+        models,
+        stream_usage: entry.stream_usage.unwrap_or(true),
+        headers,
+        limits,
+    })
+}
+
+fn api_keys(
+    inline: Vec<String>,
+    from_env: Option<Vec<String>>,
+    key: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<SecretString>, ConfigError> {
+    let mut api_keys: Vec<SecretString> = Vec::new();
+    let mut seen = HashSet::new();
+    for (index, value) in inline.into_iter().enumerate() {
+        let value = value.trim().to_owned();
+        if value.is_empty() {
+            return Err(ConfigError::invalid(
+                format!("{key}.api_keys[{index}]"),
+                "is empty",
+            ));
+        }
+        if !seen.insert(value.clone()) {
+            return Err(ConfigError::invalid(
+                format!("{key}.api_keys[{index}]"),
+                "repeats an earlier key; each key is one account",
+            ));
+        }
+        api_keys.push(SecretString::from(value));
+    }
+    for (index, var) in from_env.unwrap_or_default().into_iter().enumerate() {
+        let value = env(&var)
+            .map(|value| value.trim().to_owned())
+            .unwrap_or_default();
+        if value.is_empty() {
+            return Err(ConfigError::invalid_with_hint(
+                format!("{key}.api_key_env[{index}]"),
+                format!("the environment variable `{var}` is not set or is empty"),
+                format!("export {var}=… before starting subgate, or list the key in `api_keys`"),
+            ));
+        }
+        if seen.insert(value.clone()) {
+            api_keys.push(SecretString::from(value));
+        }
+    }
+    Ok(api_keys)
+}
+
+fn models_list(models: Vec<String>, key: &str) -> Result<Vec<String>, ConfigError> {
+    let mut unique = Vec::with_capacity(models.len());
+    for (index, model) in models.into_iter().enumerate() {
+        let model = model.trim().to_owned();
+        if model.is_empty() {
+            return Err(ConfigError::invalid(
+                format!("{key}.models[{index}]"),
+                "is empty",
+            ));
+        }
+        if !unique.contains(&model) {
+            unique.push(model);
+        }
+    }
+    Ok(unique)
+}
+
+fn headers(
+    raw: std::collections::BTreeMap<String, String>,
+    key: &str,
+) -> Result<Vec<(String, SecretString)>, ConfigError> {
+    let mut headers = Vec::with_capacity(raw.len());
+    for (name, value) in raw {
+        let header_key = format!("{key}.headers.{name}");
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
+            return Err(ConfigError::invalid(
+                header_key,
+                "is not a valid HTTP header name",
+            ));
+        }
+        if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+            return Err(ConfigError::invalid(
+                header_key,
+                "is set by the HTTP transport and cannot be configured",
+            ));
+        }
+        if !value
+            .bytes()
+            .all(|byte| byte == b'\t' || (b' '..=b'~').contains(&byte))
+        {
+            return Err(ConfigError::invalid(
+                header_key,
+                "must be printable ASCII without line breaks",
+            ));
+        }
+        headers.push((name.to_ascii_lowercase(), SecretString::from(value)));
+    }
+    Ok(headers)
+}
+
+fn base_url(kind: ProviderKind, text: Option<&str>, key: &str) -> Result<Url, ConfigError> {
+    let key = format!("{key}.base_url");
+    let text = match (kind, text) {
+        (_, Some(text)) => text,
+        (ProviderKind::OpenAiCompatible, None) => {
+            return Err(ConfigError::invalid_with_hint(
+                key,
+                "an `openai-compatible` provider needs a base URL",
+                "e.g. base_url = \"http://127.0.0.1:11434/v1\" for Ollama",
+            ));
+        }
+    };
+    let mut url = Url::parse(text).map_err(|error| {
+        ConfigError::invalid_with_hint(
+            key.as_str(),
+            format!("`{text}` is not a URL: {error}"),
+            "write the full URL, e.g. https://api.example.com/v1",
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ConfigError::invalid(
+            key,
+            "must be an http:// or https:// URL",
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::invalid_with_hint(
+            key,
+            "must not carry credentials",
+            "put the key in `api_keys` or `api_key_env`; URLs end up in logs",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::invalid(
+            key,
+            "must not have a query or a fragment",
+        ));
+    }
+    let path = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&path);
+    Ok(url)
+}
+
+fn is_token_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+}
