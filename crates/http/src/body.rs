@@ -1,0 +1,111 @@
+//! A response body read chunk by chunk, with the idle timeout applied.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+use futures_util::stream::BoxStream;
+use tokio::time::{Instant, Sleep};
+
+use crate::{TimeoutPhase, TransportError, chain};
+
+/// An upstream body still being received. Dropping it closes the connection,
+/// which is how a client that went away cancels the upstream request.
+pub struct ResponseBody {
+    chunks: BoxStream<'static, reqwest::Result<Bytes>>,
+    /// Fires at the idle deadline as it was last armed; see `poll_next`.
+    idle: Pin<Box<Sleep>>,
+    idle_timeout: Duration,
+    last_chunk_at: Instant,
+    url: String,
+    done: bool,
+}
+
+impl fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseBody")
+            .field("url", &self.url)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ResponseBody {
+    pub(crate) fn new(response: reqwest::Response, url: String, idle_timeout: Duration) -> Self {
+        Self {
+            chunks: Box::pin(response.bytes_stream()),
+            idle: Box::pin(tokio::time::sleep(idle_timeout)),
+            idle_timeout,
+            last_chunk_at: Instant::now(),
+            url,
+            done: false,
+        }
+    }
+
+    /// Reads the whole body, refusing more than `limit` bytes.
+    pub async fn collect(mut self, limit: usize) -> Result<Bytes, TransportError> {
+        use futures_util::StreamExt;
+
+        let mut whole = BytesMut::new();
+        while let Some(chunk) = self.next().await {
+            let chunk = chunk?;
+            if whole.len() + chunk.len() > limit {
+                return Err(TransportError::TooLarge {
+                    url: self.url.clone(),
+                    limit,
+                });
+            }
+            whole.extend_from_slice(&chunk);
+        }
+        Ok(whole.freeze())
+    }
+}
+
+impl Stream for ResponseBody {
+    type Item = Result<Bytes, TransportError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        match this.chunks.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                // Only note the time: re-arming the timer on every chunk costs
+                // more than the chunk. The timer is moved when it fires.
+                this.last_chunk_at = Instant::now();
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(error))) => {
+                this.done = true;
+                Poll::Ready(Some(Err(TransportError::Broken {
+                    url: this.url.clone(),
+                    reason: chain(&error.without_url()),
+                })))
+            }
+            Poll::Ready(None) => {
+                this.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => loop {
+                ready!(this.idle.as_mut().poll(cx));
+                let deadline = this.last_chunk_at + this.idle_timeout;
+                if deadline > Instant::now() {
+                    // Chunks came since the timer was armed: re-arm it for
+                    // the real deadline and poll it so it wakes us.
+                    this.idle.as_mut().reset(deadline);
+                    continue;
+                }
+                this.done = true;
+                return Poll::Ready(Some(Err(TransportError::Timeout {
+                    url: this.url.clone(),
+                    phase: TimeoutPhase::Idle,
+                    after: this.idle_timeout,
+                })));
+            },
+        }
+    }
+}
