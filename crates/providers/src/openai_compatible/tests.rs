@@ -1,0 +1,90 @@
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use pretty_assertions::assert_eq;
+use subgate_config::{ProviderConfig, UpstreamLimits, Url};
+use subgate_core::{FailureClass, ProviderKind, SecretString};
+
+use crate::Provider;
+
+fn config(keys: &[&str]) -> ProviderConfig {
+    ProviderConfig {
+        kind: ProviderKind::OpenAiCompatible,
+        name: "local".to_owned(),
+        base_url: Url::parse("http://127.0.0.1:9/v1").unwrap(),
+        api_keys: keys.iter().map(|key| SecretString::from(*key)).collect(),
+        models: None,
+        stream_usage: true,
+        headers: vec![
+            ("x-title".to_owned(), SecretString::from("subgate")),
+            ("x-team-token".to_owned(), SecretString::from("tok-1")),
+        ],
+        limits: UpstreamLimits {
+            connect_timeout: Duration::from_secs(1),
+            first_byte_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
+            max_event_bytes: 1024,
+        },
+    }
+}
+
+#[test]
+fn each_key_is_an_account_with_a_stable_id() {
+    let provider = Provider::from_config(&config(&["k1", "k2"])).unwrap();
+    let names: Vec<&str> = provider
+        .accounts()
+        .iter()
+        .map(|account| account.name.as_str())
+        .collect();
+    assert_eq!(names, ["local#1", "local#2"]);
+    let reordered = Provider::from_config(&config(&["k2", "k1"])).unwrap();
+    assert_eq!(provider.accounts()[0].id, reordered.accounts()[1].id);
+    assert!(!provider.accounts()[0].id.contains("k1"));
+
+    let keyless = Provider::from_config(&config(&[])).unwrap();
+    assert_eq!(keyless.accounts().len(), 1);
+    assert_eq!(keyless.accounts()[0].name, "local");
+}
+
+#[test]
+fn chat_request_carries_the_key_and_extra_headers() {
+    let provider = Provider::from_config(&config(&["sk-1"])).unwrap();
+    let request = provider.chat_request(&provider.accounts()[0], Bytes::from_static(b"{}"));
+    assert_eq!(
+        request.url.as_str(),
+        "http://127.0.0.1:9/v1/chat/completions"
+    );
+    assert_eq!(request.headers["authorization"], "Bearer sk-1");
+    assert_eq!(request.headers["x-title"], "subgate");
+    assert_eq!(request.headers["content-type"], "application/json");
+    assert_eq!(request.headers["x-team-token"], "tok-1");
+    assert_eq!(provider.secrets(&provider.accounts()[0]), ["sk-1", "tok-1"]);
+
+    let keyless = Provider::from_config(&config(&[])).unwrap();
+    let request = keyless.models_request(&keyless.accounts()[0]);
+    assert_eq!(request.url.as_str(), "http://127.0.0.1:9/v1/models");
+    assert!(request.headers.get("authorization").is_none());
+}
+
+#[test]
+fn failures_read_status_and_retry_after() {
+    let provider = Provider::from_config(&config(&[])).unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert("retry-after", "3".parse().unwrap());
+    let failure = provider.classify_failure(StatusCode::TOO_MANY_REQUESTS, &headers);
+    assert_eq!(failure.class, FailureClass::UpstreamRateLimited);
+    assert_eq!(failure.retry_after, Some(Duration::from_secs(3)));
+    headers.insert("retry-after-ms", "1500".parse().unwrap());
+    assert_eq!(
+        provider
+            .classify_failure(StatusCode::TOO_MANY_REQUESTS, &headers)
+            .retry_after,
+        Some(Duration::from_millis(1500))
+    );
+    let failure = provider.classify_failure(StatusCode::BAD_GATEWAY, &HeaderMap::new());
+    assert_eq!(
+        (failure.class, failure.retry_after),
+        (FailureClass::UpstreamFault, None)
+    );
+}
