@@ -217,6 +217,7 @@ pub struct StreamTap {
     client_wants_usage: bool,
     usage: Option<Usage>,
     done: bool,
+    finished: bool,
     error: Option<String>,
 }
 
@@ -251,7 +252,10 @@ impl StreamTap {
             }
             return TapVerdict::Forward;
         }
-        if !has_usage_object(data) {
+        if !self.finished && has_member_starting(data, b"\"finish_reason\"", b'"') {
+            self.finished = true;
+        }
+        if !has_member_starting(data, b"\"usage\"", b'{') {
             return TapVerdict::Forward;
         }
         let Ok(chunk) = serde_json::from_str::<WithUsage>(data) else {
@@ -276,21 +280,29 @@ impl StreamTap {
         self.done
     }
 
+    /// Whether the answer is complete: `[DONE]` arrived, or at least a
+    /// finish reason did (some servers close without `[DONE]`).
+    pub fn is_complete(&self) -> bool {
+        self.done || self.finished
+    }
+
     /// The message of an error event the upstream sent, if it sent one.
     pub fn error(&self) -> Option<&str> {
         self.error.as_deref()
     }
 }
 
-/// Whether `data` has a `"usage"` key whose value is an object.
-fn has_usage_object(data: &str) -> bool {
+/// Whether `data` has a member named `key` (quotes included) whose value
+/// starts with `first`: `{` for an object, `"` for a string. Inside JSON
+/// strings quotes are escaped, so a match is a real member, not text.
+fn has_member_starting(data: &str, key: &[u8], first: u8) -> bool {
     let bytes = data.as_bytes();
-    memmem::find_iter(bytes, b"\"usage\"").any(|at| {
-        let rest = bytes[at + 7..]
+    memmem::find_iter(bytes, key).any(|at| {
+        let mut rest = bytes[at + key.len()..]
             .iter()
-            .skip_while(|byte| byte.is_ascii_whitespace());
-        let mut rest = rest.copied();
-        rest.next() == Some(b':') && rest.find(|byte| !byte.is_ascii_whitespace()) == Some(b'{')
+            .copied()
+            .filter(|byte| !byte.is_ascii_whitespace());
+        rest.next() == Some(b':') && rest.next() == Some(first)
     })
 }
 

@@ -99,7 +99,7 @@ fn reads_usage_from_a_response() {
 
 #[test]
 fn tap_meters_the_stream_and_drops_the_unasked_usage_chunk() {
-    let role = r#"{"id":"c","choices":[{"index":0,"delta":{"role":"assistant","content":""}}],"usage":null}"#;
+    let role = r#"{"id":"c","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}"#;
     let text = r#"{"id":"c","choices":[{"index":0,"delta":{"content":"the \"usage\": {x}"}}],"usage":null}"#;
     let usage = r#"{"id":"c","choices":[],"usage": {"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#;
 
@@ -107,6 +107,7 @@ fn tap_meters_the_stream_and_drops_the_unasked_usage_chunk() {
     assert_eq!(tap.observe(role), TapVerdict::Forward);
     assert_eq!(tap.observe(text), TapVerdict::Forward);
     assert_eq!(tap.usage(), None);
+    assert!(!tap.is_complete(), "a null finish_reason does not finish");
     assert_eq!(tap.observe(usage), TapVerdict::Drop);
     assert!(!tap.is_done());
     assert_eq!(tap.observe("[DONE]"), TapVerdict::Forward);
@@ -123,8 +124,11 @@ fn tap_keeps_usage_that_rides_on_a_content_chunk() {
     // Some servers put usage on the finish chunk instead of a separate one.
     let finish = r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1}}"#;
     let mut tap = StreamTap::new(false);
+    assert!(!tap.is_complete());
     assert_eq!(tap.observe(finish), TapVerdict::Forward);
     assert_eq!(tap.usage().map(|usage| usage.output_tokens), Some(1));
+    assert!(tap.is_complete());
+    assert!(!tap.is_done());
 }
 
 #[test]

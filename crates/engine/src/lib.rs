@@ -1,0 +1,248 @@
+//! subgate's request pipeline.
+//!
+//! The server hands the engine a client's request; the engine decides which
+//! provider and account answer it, sends it, and hands back a [`Reply`] (or a
+//! [`GatewayError`]) for the server to write. The engine also meters every
+//! request and owns the background work: the usage writer and catalog
+//! refreshes. It names providers only through `subgate-providers` and
+//! dialects only through `subgate-protocol`.
+
+mod catalog;
+mod chat;
+mod clock;
+mod error;
+mod usage;
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use http::{HeaderMap, StatusCode};
+use subgate_config::{Config, Database};
+use subgate_core::{Dialect, RequestId};
+use subgate_http::TransportError;
+use subgate_providers::{Account, Provider};
+use subgate_store::{Store, StoreError, StoreLocation};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::catalog::Catalog;
+pub use crate::error::GatewayError;
+use crate::usage::{Meter, UsageSink};
+
+/// An answer for the client: status, headers, and a body whole or streamed.
+#[derive(Debug)]
+pub struct Reply {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers (content type, request id, provider, account).
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: ReplyBody,
+}
+
+/// A reply's body.
+pub enum ReplyBody {
+    /// The whole body.
+    Full(Bytes),
+    /// A stream of chunks in the client's dialect; a failure mid-stream is
+    /// already written into it as the dialect's error event.
+    Stream(Pin<Box<dyn Stream<Item = Bytes> + Send>>),
+}
+
+impl std::fmt::Debug for ReplyBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Full(bytes) => f.debug_tuple("Full").field(&bytes.len()).finish(),
+            Self::Stream(_) => f.write_str("Stream"),
+        }
+    }
+}
+
+/// A model the gateway can serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelInfo {
+    /// The id clients ask for.
+    pub id: String,
+    /// The provider that serves it.
+    pub provider: String,
+}
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A provider's HTTP client could not be built.
+    #[error("provider `{name}`: {source}")]
+    Provider {
+        /// The provider.
+        name: String,
+        /// The cause.
+        source: TransportError,
+    },
+}
+
+/// The request pipeline; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    providers: Vec<Provider>,
+    catalog: Catalog,
+    /// Per provider, the next account for round-robin.
+    next_account: Vec<AtomicUsize>,
+    store: Store,
+    usage: UsageSink,
+    tasks: TaskTracker,
+    /// Cancelled when the shutdown deadline passes: requests still running
+    /// end with an error in their dialect.
+    stop_requests: CancellationToken,
+    /// Cancelled last: the usage writer and periodic work stop.
+    stop_background: CancellationToken,
+}
+
+impl Engine {
+    /// Opens the store, builds the providers and starts background work.
+    pub async fn start(config: &Config) -> Result<Self, StartError> {
+        let location = match &config.storage.database {
+            Database::Sqlite { path } => StoreLocation::Sqlite(path.clone()),
+            Database::Postgres { url } => StoreLocation::Postgres {
+                url: url.clone(),
+                schema: None,
+            },
+        };
+        let store = Store::open(&location).await?;
+        let providers = config
+            .providers
+            .iter()
+            .map(|entry| {
+                Provider::from_config(entry).map_err(|source| StartError::Provider {
+                    name: entry.name.clone(),
+                    source,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let (usage, records) = UsageSink::new();
+        let tasks = TaskTracker::new();
+        let stop_background = CancellationToken::new();
+        tasks.spawn(usage::run_writer(
+            store.clone(),
+            records,
+            stop_background.clone(),
+        ));
+
+        let engine = Self {
+            inner: Arc::new(Inner {
+                catalog: Catalog::new(&providers),
+                next_account: providers.iter().map(|_| AtomicUsize::new(0)).collect(),
+                providers,
+                store,
+                usage,
+                tasks,
+                stop_requests: CancellationToken::new(),
+                stop_background,
+            }),
+        };
+        engine.spawn_catalog_refresh();
+        Ok(engine)
+    }
+
+    fn spawn_catalog_refresh(&self) {
+        let inner = self.inner.clone();
+        let stop = self.inner.stop_background.clone();
+        self.inner.tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    () = inner.catalog.refresh(&inner.providers, false) => {}
+                    () = stop.cancelled() => return,
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(catalog::REFRESH_EVERY) => {}
+                    () = stop.cancelled() => return,
+                }
+            }
+        });
+    }
+
+    /// Every model that can be served right now, one entry per id.
+    pub fn models(&self) -> Vec<ModelInfo> {
+        let map = self.inner.catalog.map();
+        map.listing()
+            .iter()
+            .map(|(id, provider)| ModelInfo {
+                id: id.clone(),
+                provider: self.inner.providers[*provider].name().to_owned(),
+            })
+            .collect()
+    }
+
+    /// Checks that the store answers.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.inner.store.ping().await
+    }
+
+    /// Records a request the server refused before the engine saw it (a
+    /// body over the limit).
+    pub fn record_refused(&self, dialect: Dialect, error: &GatewayError) {
+        let mut meter = Meter::new(
+            &self.inner.usage,
+            RequestId::from(uuid::Uuid::now_v7()),
+            dialect,
+        );
+        meter.finish(error.status.as_u16(), None, Some(error.class));
+    }
+
+    /// Ends whatever is still in flight (each request gets an error in its
+    /// dialect and keeps its usage record), stores every record, and stops
+    /// background work. Call it after the server stopped accepting and its
+    /// grace period ran out or every request finished.
+    pub async fn shutdown(&self) {
+        self.inner.stop_requests.cancel();
+        let left = self.inner.usage.wait_idle(Duration::from_secs(5)).await;
+        if left > 0 {
+            tracing::warn!(
+                requests = left,
+                "Requests still running at shutdown; their usage may be lost."
+            );
+        }
+        self.inner.stop_background.cancel();
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
+        self.inner.store.close().await;
+    }
+
+    /// Where a requested model goes, looking at fresh catalogs once before
+    /// giving up (they may be stale, or still loading just after start).
+    async fn resolve_model(&self, model: &str) -> Result<catalog::Target, GatewayError> {
+        let inner = &self.inner;
+        if let Some(target) = inner.catalog.resolve(&inner.providers, model) {
+            return Ok(target);
+        }
+        inner.catalog.refresh(&inner.providers, true).await;
+        inner
+            .catalog
+            .resolve(&inner.providers, model)
+            .ok_or_else(|| {
+                let map = inner.catalog.map();
+                let available: Vec<&str> =
+                    map.listing().iter().map(|(id, _)| id.as_str()).collect();
+                GatewayError::unknown_model(model, &available)
+            })
+    }
+
+    /// The account to use next on provider `index`, round-robin.
+    fn next_account(&self, index: usize) -> &Account {
+        let accounts = self.inner.providers[index].accounts();
+        let turn = self.inner.next_account[index].fetch_add(1, Ordering::Relaxed);
+        &accounts[turn % accounts.len()]
+    }
+}
