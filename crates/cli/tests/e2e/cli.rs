@@ -1,0 +1,184 @@
+//! The binary's commands.
+
+use std::os::unix::fs::PermissionsExt;
+
+use pretty_assertions::assert_eq;
+
+use crate::process::{Server, default_data_dir, run};
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn version_and_help() {
+    let home = tempfile::tempdir().unwrap();
+    let (status, out, _) = run(home.path(), &["version"], &[]).await;
+    assert!(status.success());
+    assert_eq!(out, format!("subgate {}\n", env!("CARGO_PKG_VERSION")));
+    let (status, out, _) = run(home.path(), &["serve", "--help"], &[]).await;
+    assert!(status.success());
+    for flag in ["--host", "--port", "--config", "--data-dir"] {
+        assert!(out.contains(flag), "serve --help lacks {flag}");
+    }
+}
+
+#[tokio::test]
+async fn serve_with_nothing_configured_announces_itself_and_keeps_data_private() {
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start(home.path(), &[], &[]).await;
+    let data = default_data_dir(home.path());
+    assert_eq!(
+        server.announce.trim_end(),
+        format!(
+            "subgate listening on {} · data in {} · no providers yet: add one to `{}` (`subgate config init` writes an example)",
+            server.base,
+            data.join("subgate.db").display(),
+            home.path().join(".config/subgate/config.toml").display()
+        )
+    );
+    assert!(server.base.starts_with("http://127.0.0.1:"));
+    let health = subgate_testkit::http_client()
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("subgate.db")), 0o600);
+
+    server.signal("TERM").await;
+    let (status, rest, _) = server.wait().await;
+    assert!(status.success(), "SIGTERM ends with exit 0, got {status}");
+    assert_eq!(rest, "", "serve prints one line and only one");
+}
+
+#[tokio::test]
+async fn flags_override_environment_which_overrides_the_file() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("custom.toml");
+    std::fs::write(
+        &file,
+        "[server]\nport = 1111\n[storage]\ndata_dir = \"/nonexistent/file-dir\"",
+    )
+    .unwrap();
+    let data = home.path().join("flag-data");
+    let server = Server::start(
+        home.path(),
+        &[
+            "--config",
+            file.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        &[("SUBGATE_PORT", "2222")],
+    )
+    .await;
+    // --port 0 (from the harness) beat SUBGATE_PORT, which beat the file;
+    // --data-dir beat the file.
+    assert!(!server.base.ends_with(":1111") && !server.base.ends_with(":2222"));
+    assert!(data.join("subgate.db").exists());
+    server.signal("INT").await;
+    assert!(server.wait().await.0.success());
+}
+
+#[tokio::test]
+async fn config_init_check_and_path() {
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join(".config/subgate/config.toml");
+
+    let (status, out, _) = run(home.path(), &["config", "path"], &[]).await;
+    assert!(status.success());
+    assert_eq!(out.trim_end(), path.display().to_string());
+
+    let (status, out, _) = run(home.path(), &["config", "init"], &[]).await;
+    assert!(status.success());
+    assert!(out.starts_with(&format!("wrote a commented config to `{}`", path.display())));
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        subgate_config::EXAMPLE
+    );
+
+    let (status, _, err) = run(home.path(), &["config", "init"], &[]).await;
+    assert!(!status.success());
+    assert_eq!(
+        err,
+        format!(
+            "error: `{}` already exists; pass `--force` to replace it\n",
+            path.display()
+        )
+    );
+    assert!(
+        run(home.path(), &["config", "init", "--force"], &[])
+            .await
+            .0
+            .success()
+    );
+
+    let (status, out, _) = run(
+        home.path(),
+        &["config", "check"],
+        &[("SUBGATE_PORT", "9999")],
+    )
+    .await;
+    assert!(status.success());
+    assert!(
+        out.starts_with(&format!("config ok: `{}`", path.display())),
+        "{out}"
+    );
+    assert!(out.contains("listen    http://127.0.0.1:9999"), "{out}");
+
+    std::fs::write(
+        &path,
+        "[[providers]]\nkind = \"openai-compatible\"\nname = \"local\"\nbase_url = \"http://127.0.0.1:11434/v1\"\nmodels = [\"llama3\"]\n",
+    )
+    .unwrap();
+    let (status, out, _) = run(home.path(), &["config", "check"], &[]).await;
+    assert!(status.success());
+    assert!(
+        out.contains(
+            "provider  local (openai-compatible, http://127.0.0.1:11434/v1, no key, models: llama3)"
+        ),
+        "{out}"
+    );
+
+    std::fs::write(
+        &path,
+        "[[providers]]\nkind = \"openai-compatible\"\nname = \"local\"\nbase_url = \"ftp://x\"\n",
+    )
+    .unwrap();
+    let (status, _, err) = run(home.path(), &["config", "check"], &[]).await;
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(
+        err,
+        "error: `providers[0].base_url`: must be an http:// or https:// URL\n"
+    );
+
+    std::fs::write(&path, "[log]\nlevel = \"info,=nonsense=\"\n").unwrap();
+    let (status, _, err) = run(home.path(), &["config", "check"], &[]).await;
+    assert!(!status.success());
+    assert!(err.starts_with("error: `log.level`:"), "{err}");
+}
+
+#[tokio::test]
+async fn serve_refuses_a_bad_config_and_a_taken_port() {
+    let home = tempfile::tempdir().unwrap();
+    let (status, _, err) = run(home.path(), &["serve"], &[("SUBGATE_HOST", "nowhere")]).await;
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        err.starts_with(
+            "error: `server.host`: `nowhere` is not an IP address (set by `SUBGATE_HOST`)"
+        ),
+        "{err}"
+    );
+
+    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let (status, _, err) = run(home.path(), &["serve", "--port", &port], &[]).await;
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        err.starts_with(&format!("error: cannot listen on 127.0.0.1:{port}")),
+        "{err}"
+    );
+}

@@ -1,0 +1,18 @@
+//! End-to-end tests: the real server on an ephemeral loopback port in front
+//! of testkit's mock upstreams, and the real binary as a process.
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests: a failure should fail loudly"
+)]
+
+mod cli;
+mod errors;
+mod passthrough;
+mod process;
+mod secrets;
+mod shutdown;
+mod streams;
+mod support;

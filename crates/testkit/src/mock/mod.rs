@@ -1,0 +1,233 @@
+//! Mock upstreams: shared machinery (listener, recorder, scenarios) and one
+//! module per wire the mocks speak.
+
+mod openai_chat;
+mod scenario;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+use tokio::sync::Notify;
+
+pub use scenario::{Scenario, StreamEnd};
+
+/// A request a mock received.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    /// The method.
+    pub method: Method,
+    /// The path, without the query.
+    pub path: String,
+    /// The query string, if any.
+    pub query: Option<String>,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body as received.
+    pub body: Bytes,
+}
+
+impl RecordedRequest {
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("the recorded body is JSON")
+    }
+
+    /// A header's value as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+}
+
+/// How a request's answer ended, as the mock saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Still being answered.
+    Pending,
+    /// Answered to the end of its scenario.
+    Completed,
+    /// The caller went away before the answer was complete.
+    Cancelled,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    requests: Mutex<Vec<RecordedRequest>>,
+    outcomes: Mutex<Vec<Outcome>>,
+    queue: Mutex<VecDeque<Scenario>>,
+    default: Mutex<Scenario>,
+    models: Mutex<Vec<String>>,
+    required_key: Mutex<Option<String>>,
+    changed: Notify,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl State {
+    /// Records a request and returns its index.
+    fn record(&self, request: RecordedRequest) -> usize {
+        let mut requests = lock(&self.requests);
+        requests.push(request);
+        lock(&self.outcomes).push(Outcome::Pending);
+        self.changed.notify_waiters();
+        requests.len() - 1
+    }
+
+    fn next_scenario(&self) -> Scenario {
+        lock(&self.queue)
+            .pop_front()
+            .unwrap_or_else(|| lock(&self.default).clone())
+    }
+
+    fn set_outcome(&self, index: usize, outcome: Outcome) {
+        if let Some(slot) = lock(&self.outcomes).get_mut(index) {
+            *slot = outcome;
+        }
+        self.changed.notify_waiters();
+    }
+}
+
+/// Marks a request cancelled if dropped before [`OutcomeGuard::complete`].
+struct OutcomeGuard {
+    state: Arc<State>,
+    index: usize,
+    done: bool,
+}
+
+impl OutcomeGuard {
+    fn new(state: Arc<State>, index: usize) -> Self {
+        Self {
+            state,
+            index,
+            done: false,
+        }
+    }
+
+    fn complete(&mut self) {
+        self.done = true;
+        self.state.set_outcome(self.index, Outcome::Completed);
+    }
+}
+
+impl Drop for OutcomeGuard {
+    fn drop(&mut self) {
+        if !self.done {
+            self.state.set_outcome(self.index, Outcome::Cancelled);
+        }
+    }
+}
+
+/// A mock upstream on a loopback port. It stops when dropped.
+#[derive(Debug)]
+pub struct MockUpstream {
+    address: SocketAddr,
+    state: Arc<State>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for MockUpstream {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl MockUpstream {
+    /// Starts a mock of an OpenAI Chat Completions service (OpenAI itself,
+    /// or any OpenAI-compatible server): `POST /v1/chat/completions` and
+    /// `GET /v1/models`.
+    pub async fn openai_chat() -> Self {
+        let state = Arc::new(State::default());
+        *lock(&state.models) = vec!["mock-small".to_owned(), "mock-large".to_owned()];
+        Self::serve(openai_chat::router(state.clone()), state).await
+    }
+
+    async fn serve(router: Router, state: Arc<State>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding a loopback port");
+        let address = listener.local_addr().expect("reading the bound address");
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the mock lives as long as the test and is aborted on drop"
+        )]
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Self {
+            address,
+            state,
+            server,
+        }
+    }
+
+    /// The base URL clients configure, e.g. `http://127.0.0.1:PORT/v1`.
+    pub fn url(&self) -> String {
+        format!("http://{}/v1", self.address)
+    }
+
+    /// The address it listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The next request gets `scenario` (queued scenarios are used in order).
+    pub fn enqueue(&self, scenario: Scenario) {
+        lock(&self.state.queue).push_back(scenario);
+    }
+
+    /// Requests with no queued scenario get this one.
+    pub fn set_default(&self, scenario: Scenario) {
+        *lock(&self.state.default) = scenario;
+    }
+
+    /// The models `GET /v1/models` lists.
+    pub fn set_models(&self, models: &[&str]) {
+        *lock(&self.state.models) = models.iter().map(|model| (*model).to_owned()).collect();
+    }
+
+    /// Refuses requests (401, OpenAI's shape) whose bearer key is not `key`.
+    pub fn require_key(&self, key: &str) {
+        *lock(&self.state.required_key) = Some(key.to_owned());
+    }
+
+    /// Everything received so far.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.state.requests).clone()
+    }
+
+    /// Requests received on `path`.
+    pub fn requests_to(&self, path: &str) -> Vec<RecordedRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|request| request.path == path)
+            .collect()
+    }
+
+    /// How request `index` ended, waiting up to `limit` for it to leave
+    /// [`Outcome::Pending`].
+    pub async fn outcome(&self, index: usize, limit: Duration) -> Outcome {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let changed = self.state.changed.notified();
+            let outcome = lock(&self.state.outcomes).get(index).copied();
+            match outcome {
+                Some(Outcome::Pending) | None => {}
+                Some(done) => return done,
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return lock(&self.state.outcomes)
+                    .get(index)
+                    .copied()
+                    .unwrap_or(Outcome::Pending);
+            }
+        }
+    }
+}
