@@ -5,6 +5,8 @@
 //!   streams), recording everything they receive.
 //! - [`TestGateway`]: the real server on an ephemeral port with a temporary
 //!   data directory and a given config.
+//! - [`TcpRelay`]: a loopback TCP forwarder that a test can cut, to take a
+//!   dependency (the database, an upstream) away mid-test.
 //!
 //! Nothing here reaches beyond 127.0.0.1.
 
@@ -16,5 +18,7 @@
 
 mod gateway;
 pub mod mock;
+mod relay;
 
 pub use gateway::{TestGateway, http_client};
+pub use relay::TcpRelay;

@@ -5,12 +5,14 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
+    clippy::print_stderr,
     reason = "tests: a failure should fail loudly"
 )]
 
 mod cli;
 mod errors;
 mod passthrough;
+mod postgres;
 mod process;
 mod secrets;
 mod shutdown;

@@ -1,0 +1,98 @@
+//! The gateway on PostgreSQL: usage lands there, and readiness follows the
+//! database. Runs when `SUBGATE_TEST_POSTGRES_URL` is set (CI sets it).
+
+use std::time::Duration;
+
+use pretty_assertions::assert_eq;
+use subgate_core::SecretString;
+use subgate_store::{Store, StoreLocation};
+use subgate_testkit::mock::MockUpstream;
+use subgate_testkit::{TcpRelay, TestGateway, http_client};
+
+use crate::support::{chat_body, post_json};
+
+#[tokio::test]
+async fn the_gateway_records_usage_in_postgres_and_readiness_follows_it() {
+    let Ok(url) = std::env::var("SUBGATE_TEST_POSTGRES_URL") else {
+        eprintln!("note: SUBGATE_TEST_POSTGRES_URL is not set; this PostgreSQL test is skipped");
+        return;
+    };
+    // A schema of its own, created (with the tables) by opening a store.
+    let schema = format!("sg_e2e_{}", uuid::Uuid::now_v7().simple());
+    let direct = Store::open(&StoreLocation::Postgres {
+        url: SecretString::from(url.clone()),
+        schema: Some(schema.clone()),
+    })
+    .await
+    .unwrap();
+
+    // The gateway reaches PostgreSQL through a relay the test can cut.
+    let mut parsed = reqwest::Url::parse(&url).unwrap();
+    let target = (
+        parsed.host_str().unwrap().to_owned(),
+        parsed.port().unwrap_or(5432),
+    );
+    let target = tokio::net::lookup_host(target)
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let relay = TcpRelay::start(target).await;
+    parsed.set_host(Some("127.0.0.1")).unwrap();
+    parsed.set_port(Some(relay.address().port())).unwrap();
+    parsed
+        .query_pairs_mut()
+        .append_pair("options[search_path]", &schema);
+
+    let mock = MockUpstream::openai_chat().await;
+    let mut gateway = TestGateway::start(&format!(
+        "[storage]\ndatabase_url = \"{parsed}\"\n[[providers]]\nkind = \"openai-compatible\"\nname = \"mock\"\nbase_url = \"{}\"\nmodels = [\"m\"]\n",
+        mock.url()
+    ))
+    .await;
+    let (status, headers, _) =
+        post_json(&gateway.url("/v1/chat/completions"), &chat_body("m", false)).await;
+    assert_eq!(status, 200);
+    let ready = http_client()
+        .get(gateway.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+
+    let mut rows = Vec::new();
+    for _ in 0..100 {
+        rows = direct.usage_since(0, 10).await.unwrap();
+        if !rows.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].id, headers["x-request-id"].to_str().unwrap());
+
+    relay.cut().await;
+    let ready = http_client()
+        .get(gateway.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "not_ready");
+
+    gateway.stop().await;
+    drop_schema(&url, &schema).await;
+    direct.close().await;
+}
+
+async fn drop_schema(url: &str, schema: &str) {
+    use sqlx::Connection;
+    let mut connection = sqlx::PgConnection::connect(url).await.unwrap();
+    // The name is ours (letters, digits and `_`), so it needs no quoting.
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    connection.close().await.unwrap();
+}
