@@ -37,6 +37,35 @@ async fn stored_usage(home: &Path) -> Vec<UsageRow> {
     rows
 }
 
+/// A streamed chat request whose first chunk has arrived.
+struct Stream {
+    chunks:
+        std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    body: Vec<u8>,
+}
+
+impl Stream {
+    async fn open(server: &Server) -> Self {
+        let response = http_client()
+            .post(server.url("/v1/chat/completions"))
+            .json(&chat_body("m", true))
+            .send()
+            .await
+            .unwrap();
+        let mut chunks = Box::pin(response.bytes_stream());
+        let body = chunks.next().await.unwrap().unwrap().to_vec();
+        Self { chunks, body }
+    }
+
+    /// Reads to the end; returns the whole body.
+    async fn rest(&mut self) -> Vec<u8> {
+        while let Some(chunk) = self.chunks.next().await {
+            self.body.extend_from_slice(&chunk.unwrap());
+        }
+        std::mem::take(&mut self.body)
+    }
+}
+
 #[tokio::test]
 async fn a_stream_in_flight_finishes_after_sigterm_and_is_recorded() {
     let home = tempfile::tempdir().unwrap();
@@ -49,14 +78,7 @@ async fn a_stream_in_flight_finishes_after_sigterm_and_is_recorded() {
     let config = write_config(home.path(), &mock, "");
     let server = Server::start(home.path(), &["--config", &config], &[]).await;
 
-    let response = http_client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("m", true))
-        .send()
-        .await
-        .unwrap();
-    let mut chunks = response.bytes_stream();
-    let mut body = chunks.next().await.unwrap().unwrap().to_vec();
+    let mut stream = Stream::open(&server).await;
 
     server.signal("TERM").await;
     // New connections are refused once the signal is handled.
@@ -78,9 +100,7 @@ async fn a_stream_in_flight_finishes_after_sigterm_and_is_recorded() {
         "the server still accepts connections after SIGTERM"
     );
 
-    while let Some(chunk) = chunks.next().await {
-        body.extend_from_slice(&chunk.unwrap());
-    }
+    let body = stream.rest().await;
     assert_eq!(streamed_text(&body), "one two three four five six");
     assert_eq!(sse_data(&body).last().map(String::as_str), Some("[DONE]"));
 
@@ -107,18 +127,9 @@ async fn the_grace_period_ends_streams_properly_and_keeps_their_records() {
     let config = write_config(home.path(), &mock, "[server]\nshutdown_timeout = \"300ms\"");
     let server = Server::start(home.path(), &["--config", &config], &[]).await;
 
-    let response = http_client()
-        .post(server.url("/v1/chat/completions"))
-        .json(&chat_body("m", true))
-        .send()
-        .await
-        .unwrap();
-    let mut chunks = response.bytes_stream();
-    let mut body = chunks.next().await.unwrap().unwrap().to_vec();
+    let mut stream = Stream::open(&server).await;
     server.signal("TERM").await;
-    while let Some(chunk) = chunks.next().await {
-        body.extend_from_slice(&chunk.unwrap());
-    }
+    let body = stream.rest().await;
     let last: serde_json::Value = serde_json::from_str(sse_data(&body).last().unwrap()).unwrap();
     assert_eq!(
         last["error"]["message"],
