@@ -51,6 +51,9 @@ pub(crate) struct ServeArgs {
     /// Where to keep the database [default: `$XDG_DATA_HOME/subgate`].
     #[arg(long, value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
+    /// Log line format [default: pretty].
+    #[arg(long, value_name = "FORMAT", value_parser = ["pretty", "json"])]
+    pub(crate) log_format: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

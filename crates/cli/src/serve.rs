@@ -21,6 +21,9 @@ pub(crate) fn run(config_file: Option<PathBuf>, args: &ServeArgs) -> Result<()> 
     if let Some(dir) = &args.data_dir {
         overrides.push(Override::data_dir(dir));
     }
+    if let Some(format) = &args.log_format {
+        overrides.push(Override::log_format(format));
+    }
     let config = load_config(config_file.clone(), overrides)?;
     crate::logging::init(&config.log)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

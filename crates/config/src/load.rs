@@ -35,6 +35,11 @@ impl Override {
         )
     }
 
+    /// `--log-format`.
+    pub fn log_format(format: &str) -> Self {
+        Self::flag(&["log", "format"], format.into(), "--log-format")
+    }
+
     fn flag(key: &'static [&'static str], value: toml::Value, origin: &str) -> Self {
         Self {
             key,

@@ -18,14 +18,14 @@ async fn exercise(format: &str) -> (String, Vec<String>) {
     std::fs::write(
         &config,
         format!(
-            "[log]\nformat = \"{format}\"\nlevel = \"trace\"\n[[providers]]\nkind = \"openai-compatible\"\nname = \"mock\"\nbase_url = \"{}\"\napi_key_env = \"MOCK_KEY\"\nheaders = {{ \"x-api-key\" = \"{SECRET}\" }}\n",
+            "[log]\nlevel = \"trace\"\n[[providers]]\nkind = \"openai-compatible\"\nname = \"mock\"\nbase_url = \"{}\"\napi_key_env = \"MOCK_KEY\"\nheaders = {{ \"x-api-key\" = \"{SECRET}\" }}\n",
             mock.url()
         ),
     )
     .unwrap();
     let server = Server::start(
         home.path(),
-        &["--config", config.to_str().unwrap()],
+        &["--config", config.to_str().unwrap(), "--log-format", format],
         &[("MOCK_KEY", SECRET)],
     )
     .await;

@@ -84,7 +84,7 @@ impl Engine {
 
         let upstream_body = request
             .upstream_body(&target.upstream_model, provider.stream_usage())
-            .map_or(body.clone(), Bytes::from);
+            .map_or_else(|| body.clone(), Bytes::from);
         let response = provider
             .transport()
             .send(provider.chat_request(account, upstream_body))
