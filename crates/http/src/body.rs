@@ -10,7 +10,7 @@ use futures_util::Stream;
 use futures_util::stream::BoxStream;
 use tokio::time::{Instant, Sleep};
 
-use crate::{TimeoutPhase, TransportError, chain};
+use crate::{TimeoutPhase, TransportError, root_cause};
 
 /// An upstream body still being received. Dropping it closes the connection,
 /// which is how a client that went away cancels the upstream request.
@@ -83,7 +83,7 @@ impl Stream for ResponseBody {
                 this.done = true;
                 Poll::Ready(Some(Err(TransportError::Broken {
                     url: this.url.clone(),
-                    reason: chain(&error.without_url()),
+                    reason: root_cause(&error.without_url()),
                 })))
             }
             Poll::Ready(None) => {

@@ -152,7 +152,7 @@ impl Transport {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("subgate/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|error| TransportError::Setup(chain(&error.without_url())))?;
+            .map_err(|error| TransportError::Setup(root_cause(&error.without_url())))?;
         Ok(Self { client, options })
     }
 
@@ -203,31 +203,25 @@ impl Transport {
         } else if error.is_connect() {
             TransportError::Connect {
                 url,
-                reason: chain(&error.without_url()),
+                reason: root_cause(&error.without_url()),
             }
         } else {
             TransportError::Broken {
                 url,
-                reason: chain(&error.without_url()),
+                reason: root_cause(&error.without_url()),
             }
         }
     }
 }
 
-/// An error and its causes on one line: `outer: cause: root cause`.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        // Some layers repeat their cause in their own message.
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
+/// What went wrong at the bottom of an error's chain: "Connection refused
+/// (os error 111)" says more than the layers of client wording above it.
+pub(crate) fn root_cause(error: &dyn std::error::Error) -> String {
+    let mut root = error;
+    while let Some(cause) = root.source() {
+        root = cause;
     }
-    text
+    root.to_string()
 }
 
 #[cfg(test)]

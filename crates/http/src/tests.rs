@@ -94,6 +94,13 @@ async fn refused_connections_are_connect_errors_without_the_query() {
         .unwrap_err();
     assert!(matches!(error, TransportError::Connect { .. }), "{error:?}");
     assert!(!error.to_string().contains("secret"), "{error}");
+    // The root cause, not the client library's layers of wording.
+    assert!(
+        error
+            .to_string()
+            .ends_with("/v1: Connection refused (os error 111)"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
