@@ -73,10 +73,7 @@ fn announce(
 ) -> Result<()> {
     let data = match &config.storage.database {
         Database::Sqlite { path } => format!("data in {}", path.display()),
-        Database::Postgres { .. } => format!(
-            "data in PostgreSQL, files in {}",
-            config.storage.data_dir.display()
-        ),
+        Database::Postgres { .. } => "data in PostgreSQL".to_owned(),
     };
     let next = if config.providers.is_empty() {
         let path = config
