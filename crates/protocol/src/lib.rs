@@ -4,8 +4,51 @@
 //! values. No I/O, no async runtime, no clock and no randomness; whoever
 //! needs an id or a timestamp passes it in. Provider quirks do not belong
 //! here either; they live with their provider in `subgate-providers`.
+//!
+//! Each dialect module converts between its wire and the [`canonical`]
+//! model: requests both ways, responses both ways, and a stream decoder and
+//! encoder. Translating dialect A to B always goes A → canonical → B.
 
+pub mod anthropic;
+pub mod canonical;
+pub mod codec;
 pub mod error;
 pub mod json_edit;
 pub mod openai_chat;
 pub mod sse;
+
+use serde::de::DeserializeOwned;
+
+use crate::canonical::Invalid;
+
+/// Parses a JSON body, naming the field at fault when it does not fit.
+pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Invalid> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let message = error.inner().to_string();
+        if path == "." {
+            Invalid::body(format!("the request body is not valid: {message}"))
+        } else {
+            Invalid::field(path.clone(), format!("`{path}`: {message}"))
+        }
+    })?;
+    deserializer
+        .end()
+        .map_err(|error| Invalid::body(format!("the request body is not valid: {error}")))?;
+    Ok(value)
+}
+
+/// Base64 as the dialects use it (standard alphabet, padded).
+pub(crate) mod base64 {
+    use ::base64::Engine as _;
+    use ::base64::engine::general_purpose::STANDARD;
+
+    /// Encodes bytes.
+    pub(crate) fn encode(bytes: &[u8]) -> String {
+        STANDARD.encode(bytes)
+    }
+}
+
+#[cfg(test)]
+mod testing;

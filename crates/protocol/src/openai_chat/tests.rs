@@ -149,7 +149,7 @@ fn error_event_is_a_data_line() {
     };
     assert_eq!(
         String::from_utf8(stream_error_event(&report)).unwrap(),
-        "data: {\"error\":{\"code\":null,\"message\":\"upstream went quiet\",\"param\":null,\"type\":\"timeout_error\"}}\n\n"
+        "data: {\"error\":{\"message\":\"upstream went quiet\",\"type\":\"timeout_error\",\"param\":null,\"code\":null}}\n\n"
     );
 }
 

@@ -1,0 +1,36 @@
+//! The two stream state machines every dialect implements, and the options
+//! conversions take.
+
+use crate::canonical::Event;
+
+/// Why an upstream stream could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DecodeError(pub String);
+
+/// Upstream bytes → canonical events, fed chunk by chunk. The events do not
+/// depend on where the chunks were cut.
+pub trait StreamDecoder: Send {
+    /// Takes the next chunk of the upstream body and emits the events it
+    /// completes.
+    fn feed(&mut self, chunk: &[u8], emit: &mut dyn FnMut(Event<'_>)) -> Result<(), DecodeError>;
+
+    /// The upstream body ended. Fails when the stream was not complete.
+    fn finish(&mut self, emit: &mut dyn FnMut(Event<'_>)) -> Result<(), DecodeError>;
+}
+
+/// Canonical events → client bytes, appended to `out`.
+pub trait StreamEncoder: Send {
+    /// Writes what `event` means in the client's dialect.
+    fn encode(&mut self, event: &Event<'_>, out: &mut Vec<u8>);
+}
+
+/// Where a request is going, for the conversions that depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target<'a> {
+    /// The provider's name: signatures issued by another provider are not
+    /// sent to it.
+    pub provider: &'a str,
+    /// The model name the upstream knows.
+    pub model: &'a str,
+}
