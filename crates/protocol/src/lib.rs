@@ -15,6 +15,7 @@ pub mod codec;
 pub mod error;
 pub mod json_edit;
 pub mod openai_chat;
+pub mod openai_responses;
 pub mod sse;
 
 use serde::de::DeserializeOwned;

@@ -69,3 +69,16 @@ pub(crate) fn pretty(body: &[u8]) -> String {
     let value: serde_json::Value = serde_json::from_slice(body).unwrap();
     serde_json::to_string_pretty(&value).unwrap()
 }
+
+/// The JSON `data` of every SSE event in `bytes`.
+pub(crate) fn sse_json(bytes: &[u8]) -> Vec<serde_json::Value> {
+    let mut decoder = crate::sse::SseDecoder::default();
+    decoder.push(bytes);
+    let mut values = Vec::new();
+    while let Some(event) = decoder.next_event().unwrap() {
+        if let Ok(value) = serde_json::from_str(event.data) {
+            values.push(value);
+        }
+    }
+    values
+}

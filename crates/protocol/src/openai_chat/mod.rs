@@ -20,6 +20,7 @@ pub use passthrough::{
     ChatRequest, RequestError, RequestHead, StreamTap, TapVerdict, response_usage,
 };
 pub use request::{ChatUpstream, decode_request, encode_request};
+pub(crate) use request::{source_from_url, source_to_url};
 pub use response::{decode_response, encode_response};
 pub use stream::{ChatStreamDecoder, ChatStreamEncoder};
 use subgate_core::Dialect;
