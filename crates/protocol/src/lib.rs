@@ -13,6 +13,7 @@ pub mod anthropic;
 pub mod canonical;
 pub mod codec;
 pub mod error;
+pub mod gemini;
 pub mod json_edit;
 pub mod openai_chat;
 pub mod openai_responses;

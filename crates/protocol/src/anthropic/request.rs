@@ -433,7 +433,7 @@ fn block_to_wire(block: &Block, target: Target<'_>, dropped: &mut Vec<Dropped>) 
             "type": "tool_use",
             "id": tool_id(&tool.id),
             "name": tool.name,
-            "input": tool_input(&tool.input, dropped),
+            "input": tool.input_object(dropped),
         }),
         Block::ToolResult(result) => {
             let content: Vec<Value> = result
@@ -479,22 +479,4 @@ fn block_to_wire(block: &Block, target: Target<'_>, dropped: &mut Vec<Dropped>) 
             json!({"type": "redacted_thinking", "data": data})
         }
     })
-}
-
-/// Tool arguments as the object Anthropic wants. Arguments that are not a
-/// JSON object (a model can write anything) are kept under `"input"`.
-pub(crate) fn tool_input(input: &str, dropped: &mut Vec<Dropped>) -> Value {
-    if input.trim().is_empty() {
-        return json!({});
-    }
-    match serde_json::from_str::<Value>(input) {
-        Ok(Value::Object(object)) => Value::Object(object),
-        Ok(other) => json!({ "input": other }),
-        Err(_) => {
-            dropped.push(Dropped(
-                "tool arguments that are not JSON, kept as text".to_owned(),
-            ));
-            json!({ "input": input })
-        }
-    }
 }

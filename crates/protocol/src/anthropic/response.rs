@@ -2,7 +2,6 @@
 
 use serde_json::{Value, json};
 
-use super::request::tool_input;
 use super::wire::{WireBlock, WireResponse};
 use super::{tool_id, usage_from_wire, usage_to_wire};
 use crate::canonical::{
@@ -95,7 +94,7 @@ pub fn encode_response(
                 "type": "tool_use",
                 "id": tool_id(&tool.id),
                 "name": tool.name,
-                "input": tool_input(&tool.input, dropped),
+                "input": tool.input_object(dropped),
             })),
             Block::Thinking(thinking) => Some(json!({
                 "type": "thinking",

@@ -318,6 +318,27 @@ impl Invalid {
     }
 }
 
+impl ToolUse {
+    /// The arguments as a JSON object, for dialects that carry objects
+    /// (Anthropic, Gemini). Arguments that are not a JSON object (a model
+    /// can write anything) are kept under `"input"`.
+    pub fn input_object(&self, dropped: &mut Vec<Dropped>) -> Value {
+        if self.input.trim().is_empty() {
+            return Value::Object(serde_json::Map::new());
+        }
+        match serde_json::from_str::<Value>(&self.input) {
+            Ok(Value::Object(object)) => Value::Object(object),
+            Ok(other) => serde_json::json!({ "input": other }),
+            Err(_) => {
+                dropped.push(Dropped(
+                    "tool arguments that are not JSON, kept as text".to_owned(),
+                ));
+                serde_json::json!({ "input": self.input })
+            }
+        }
+    }
+}
+
 impl Block {
     /// A text block.
     pub fn text(text: impl Into<String>) -> Self {
