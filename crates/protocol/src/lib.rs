@@ -12,6 +12,7 @@
 pub mod anthropic;
 pub mod canonical;
 pub mod codec;
+pub mod dispatch;
 pub mod error;
 pub mod gemini;
 pub mod json_edit;
@@ -52,5 +53,7 @@ pub(crate) mod base64 {
     }
 }
 
+#[cfg(test)]
+mod matrix_tests;
 #[cfg(test)]
 mod testing;
