@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use subgate_config::{Config, Database, EXAMPLE, Sources, default_config_path, load};
-use subgate_core::ProviderKind;
 
 use crate::args::ConfigCommand;
 
@@ -119,9 +118,7 @@ fn check(file: Option<PathBuf>) -> Result<()> {
             Some(models) => format!("models: {}", models.join(", ")),
             None => "models from the upstream's catalog".to_owned(),
         };
-        let kind = match provider.kind {
-            ProviderKind::OpenAiCompatible => "openai-compatible",
-        };
+        let kind = provider.kind.as_str();
         writeln!(
             out,
             "  provider  {} ({kind}, {}, {accounts}, {models})",

@@ -36,9 +36,12 @@ mod tests {
             .map(|line| line.strip_prefix("# ").unwrap_or(line))
             .collect::<Vec<_>>()
             .join("\n");
-        let env = |name: &str| (name == "OPENAI_COMPATIBLE_KEY").then(|| "sk-from-env".to_owned());
+        let env = |name: &str| {
+            matches!(name, "OPENAI_COMPATIBLE_KEY" | "OPENAI_API_KEY")
+                .then(|| "sk-from-env".to_owned())
+        };
         let config = load_text(&uncommented, &env);
-        assert_eq!(config.providers.len(), 1);
+        assert_eq!(config.providers.len(), 2);
         assert_eq!(config.providers[0].api_keys.len(), 3);
         assert!(matches!(config.storage.database, Database::Postgres { .. }));
     }

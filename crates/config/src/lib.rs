@@ -104,6 +104,16 @@ pub enum LogFormat {
     Json,
 }
 
+/// OpenAI's two generation APIs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OpenAiApi {
+    /// Chat Completions: every model has it.
+    #[default]
+    Chat,
+    /// Responses: reasoning round trips; some models only have this.
+    Responses,
+}
+
 /// Limits on talking to one upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UpstreamLimits {
@@ -135,6 +145,13 @@ pub struct ProviderConfig {
     pub stream_usage: bool,
     /// Extra headers sent with every upstream request.
     pub headers: Vec<(String, SecretString)>,
+    /// For a provider that speaks both OpenAI APIs: the one used to
+    /// translate for clients that speak neither.
+    pub api: OpenAiApi,
+    /// Ask the upstream for a stream even when the client did not, and
+    /// assemble the answer (long generations then never sit silent on the
+    /// connection).
+    pub always_stream: bool,
     /// Timeouts and limits for this upstream.
     pub limits: UpstreamLimits,
 }

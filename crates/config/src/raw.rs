@@ -55,6 +55,14 @@ pub(crate) enum RawLogFormat {
     Json,
 }
 
+/// Which OpenAI API a provider prefers when it speaks several.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RawApi {
+    Chat,
+    Responses,
+}
+
 #[derive(Debug, Default, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTimeouts {
@@ -75,6 +83,8 @@ pub(crate) struct RawProvider {
     pub(crate) api_key_env: Option<OneOrMany>,
     pub(crate) models: Option<Vec<String>>,
     pub(crate) stream_usage: Option<bool>,
+    pub(crate) api: Option<RawApi>,
+    pub(crate) always_stream: Option<bool>,
     #[serde(default)]
     pub(crate) headers: BTreeMap<String, String>,
     // The `[upstream]` settings, per provider. Spelled out rather than

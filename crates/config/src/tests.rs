@@ -162,7 +162,7 @@ fn wrong_values_name_the_key_and_the_fix() {
     );
     assert!(
         error_text("[[providers]]\nkind = \"soap\"\nname = \"a\"").starts_with(
-            "`providers[0].kind`: unknown variant `soap`, expected `openai-compatible`"
+            "`providers[0].kind`: unknown variant `soap`, expected one of `openai-compatible`, `openai`, `anthropic`, `gemini`"
         )
     );
     assert_eq!(
@@ -217,6 +217,35 @@ fn api_key_env_reads_the_named_variables() {
     assert_eq!(
         error,
         "`providers[0].api_key_env[0]`: the environment variable `MY_KEY` is not set or is empty\nhint: export MY_KEY=… before starting subgate, or list the key in `api_keys`"
+    );
+}
+
+#[test]
+fn kinds_with_a_known_home_need_no_base_url() {
+    let config = load_with(
+        "[[providers]]\nkind = \"anthropic\"\nname = \"a\"\n[[providers]]\nkind = \"gemini\"\nname = \"g\"\n[[providers]]\nkind = \"openai\"\nname = \"o\"\napi = \"responses\"\nalways_stream = true",
+        &[],
+        Vec::new(),
+    )
+    .unwrap();
+    let urls: Vec<&str> = config
+        .providers
+        .iter()
+        .map(|provider| provider.base_url.as_str())
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            "https://api.anthropic.com/",
+            "https://generativelanguage.googleapis.com/",
+            "https://api.openai.com/v1"
+        ]
+    );
+    assert_eq!(config.providers[2].api, crate::OpenAiApi::Responses);
+    assert!(config.providers[2].always_stream);
+    assert_eq!(
+        error_text("[[providers]]\nkind = \"anthropic\"\nname = \"a\"\napi = \"chat\""),
+        "`providers[0].api`: a `anthropic` provider speaks one API only\nhint: `api` chooses between OpenAI's Chat Completions and Responses; only `kind = \"openai\"` has both"
     );
 }
 

@@ -9,9 +9,9 @@ use subgate_core::{ProviderKind, SecretString};
 use url::Url;
 
 use crate::paths::expand_home;
-use crate::raw::{RawConfig, RawLogFormat, RawProvider, RawTimeouts};
+use crate::raw::{RawApi, RawConfig, RawLogFormat, RawProvider, RawTimeouts};
 use crate::{
-    Config, ConfigError, DEFAULT_PORT, Database, LogConfig, LogFormat, ProviderConfig,
+    Config, ConfigError, DEFAULT_PORT, Database, LogConfig, LogFormat, OpenAiApi, ProviderConfig,
     ServerConfig, StorageConfig, UpstreamLimits, default_data_dir,
 };
 
@@ -223,6 +223,20 @@ fn provider(
         .transpose()?;
     let headers = headers(entry.headers, key)?;
 
+    let api = match (entry.kind, entry.api) {
+        (_, None) | (ProviderKind::OpenAi, Some(RawApi::Chat)) => OpenAiApi::Chat,
+        (ProviderKind::OpenAi, Some(RawApi::Responses)) => OpenAiApi::Responses,
+        (
+            ProviderKind::OpenAiCompatible | ProviderKind::Anthropic | ProviderKind::Gemini,
+            Some(_),
+        ) => {
+            return Err(ConfigError::invalid_with_hint(
+                format!("{key}.api"),
+                format!("a `{}` provider speaks one API only", entry.kind),
+                "`api` chooses between OpenAI's Chat Completions and Responses; only `kind = \"openai\"` has both",
+            ));
+        }
+    };
     Ok(ProviderConfig {
         kind: entry.kind,
         name: entry.name,
@@ -231,6 +245,8 @@ fn provider(
         models,
         stream_usage: entry.stream_usage.unwrap_or(true),
         headers,
+        api,
+        always_stream: entry.always_stream.unwrap_or(false),
         limits,
     })
 }
@@ -338,6 +354,9 @@ fn base_url(kind: ProviderKind, text: Option<&str>, key: &str) -> Result<Url, Co
                 "e.g. base_url = \"http://127.0.0.1:11434/v1\" for Ollama",
             ));
         }
+        (ProviderKind::OpenAi, None) => "https://api.openai.com/v1",
+        (ProviderKind::Anthropic, None) => "https://api.anthropic.com",
+        (ProviderKind::Gemini, None) => "https://generativelanguage.googleapis.com",
     };
     let mut url = Url::parse(text).map_err(|error| {
         ConfigError::invalid_with_hint(

@@ -15,16 +15,33 @@ pub enum ProviderKind {
     /// (OpenRouter, DeepSeek, Groq, Ollama, vLLM, LM Studio, …).
     #[serde(rename = "openai-compatible")]
     OpenAiCompatible,
+    /// OpenAI's own API with an API key: Chat Completions and Responses.
+    #[serde(rename = "openai")]
+    OpenAi,
+    /// Anthropic's API with an API key: Messages.
+    #[serde(rename = "anthropic")]
+    Anthropic,
+    /// Google's Gemini API with an API key: `generateContent`.
+    #[serde(rename = "gemini")]
+    Gemini,
 }
 
 impl ProviderKind {
     /// Every kind this build knows, in the order the docs list them.
-    pub const ALL: &'static [Self] = &[Self::OpenAiCompatible];
+    pub const ALL: &'static [Self] = &[
+        Self::OpenAiCompatible,
+        Self::OpenAi,
+        Self::Anthropic,
+        Self::Gemini,
+    ];
 
     /// The name written in the config file.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::OpenAiCompatible => "openai-compatible",
+            Self::OpenAi => "openai",
+            Self::Anthropic => "anthropic",
+            Self::Gemini => "gemini",
         }
     }
 }

@@ -10,9 +10,28 @@ use subgate_core::{Dialect, FailureClass};
 use subgate_http::{TimeoutPhase, TransportError};
 use subgate_protocol::error::{ErrorKind, ErrorReport};
 
-/// A request the gateway could not answer with success.
+/// A request the gateway could not answer with success. Boxed, so the
+/// `Result`s it travels in stay small; its fields read through `Deref`.
 #[derive(Debug, Clone)]
-pub struct GatewayError {
+pub struct GatewayError(Box<ErrorDetails>);
+
+impl std::ops::Deref for GatewayError {
+    type Target = ErrorDetails;
+
+    fn deref(&self) -> &ErrorDetails {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for GatewayError {
+    fn deref_mut(&mut self) -> &mut ErrorDetails {
+        &mut self.0
+    }
+}
+
+/// What a [`GatewayError`] says.
+#[derive(Debug, Clone)]
+pub struct ErrorDetails {
     /// What went wrong, in terms every dialect has a word for.
     pub kind: ErrorKind,
     /// The status the client gets.
@@ -22,7 +41,7 @@ pub struct GatewayError {
     /// A machine-readable code, where one helps.
     pub code: Option<String>,
     /// The request field at fault.
-    pub param: Option<&'static str>,
+    pub param: Option<String>,
     /// How long the client should wait before trying again.
     pub retry_after: Option<Duration>,
     /// A body already written in the client's dialect: an upstream's own
@@ -36,7 +55,7 @@ pub struct GatewayError {
 
 impl GatewayError {
     fn new(kind: ErrorKind, status: StatusCode, class: FailureClass, message: String) -> Self {
-        Self {
+        Self(Box::new(ErrorDetails {
             kind,
             status,
             message,
@@ -46,11 +65,11 @@ impl GatewayError {
             body: None,
             class,
             headers: HeaderMap::new(),
-        }
+        }))
     }
 
     /// The client sent something that cannot work.
-    pub fn bad_request(message: impl Into<String>, param: Option<&'static str>) -> Self {
+    pub fn bad_request(message: impl Into<String>, param: Option<String>) -> Self {
         let mut error = Self::new(
             ErrorKind::InvalidRequest,
             StatusCode::BAD_REQUEST,
@@ -59,6 +78,45 @@ impl GatewayError {
         );
         error.param = param;
         error
+    }
+
+    /// A request the dialect's reader refused.
+    pub fn invalid(invalid: subgate_protocol::canonical::Invalid) -> Self {
+        Self::bad_request(invalid.message, invalid.param)
+    }
+
+    /// The upstream answered with something that could not be read.
+    pub(crate) fn unreadable(provider: &str, message: &str) -> Self {
+        Self::new(
+            ErrorKind::Upstream,
+            StatusCode::BAD_GATEWAY,
+            FailureClass::StreamBroken,
+            format!("provider `{provider}` sent an answer that could not be read: {message}"),
+        )
+    }
+
+    /// The upstream's stream reported a failure before anything reached
+    /// the client.
+    pub(crate) fn stream_failed(
+        provider: &str,
+        error: &subgate_protocol::canonical::StreamError,
+    ) -> Self {
+        let (status, class) = match error.kind {
+            ErrorKind::RateLimited => (
+                StatusCode::TOO_MANY_REQUESTS,
+                FailureClass::UpstreamRateLimited,
+            ),
+            ErrorKind::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, FailureClass::UpstreamFault),
+            ErrorKind::InvalidRequest => (StatusCode::BAD_REQUEST, FailureClass::UpstreamRejected),
+            ErrorKind::Timeout => (StatusCode::GATEWAY_TIMEOUT, FailureClass::UpstreamTimeout),
+            _ => (StatusCode::BAD_GATEWAY, FailureClass::UpstreamFault),
+        };
+        Self::new(
+            error.kind,
+            status,
+            class,
+            format!("provider `{provider}` failed: {}", error.message),
+        )
     }
 
     /// The body is over the configured limit.
@@ -96,7 +154,7 @@ impl GatewayError {
     }
 
     /// No provider serves the model.
-    pub(crate) fn unknown_model(model: &str, available: &[&str]) -> Self {
+    pub fn unknown_model(model: &str, available: &[&str]) -> Self {
         const SHOWN: usize = 30;
         let mut message = format!("the model `{model}` is not served here");
         if available.is_empty() {
@@ -119,7 +177,7 @@ impl GatewayError {
             message,
         );
         error.code = Some("model_not_found".to_owned());
-        error.param = Some("model");
+        error.param = Some("model".to_owned());
         error
     }
 
@@ -212,7 +270,7 @@ impl GatewayError {
             status: self.status.as_u16(),
             message: &self.message,
             code: self.code.as_deref(),
-            param: self.param,
+            param: self.param.as_deref(),
         }
     }
 

@@ -8,9 +8,12 @@
 //! dialects only through `subgate-protocol`.
 
 mod catalog;
-mod chat;
 mod clock;
 mod error;
+mod generate;
+mod passthrough;
+mod tokens;
+mod translate;
 mod usage;
 
 use std::pin::Pin;
@@ -30,8 +33,47 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::catalog::Catalog;
-pub use crate::error::GatewayError;
+pub use crate::error::{ErrorDetails, GatewayError};
 use crate::usage::{Meter, UsageSink};
+
+/// A client's request as the server read it.
+#[derive(Debug, Clone)]
+pub struct ClientRequest {
+    /// The API the client speaks (from the route).
+    pub dialect: Dialect,
+    /// The body as received.
+    pub body: Bytes,
+    /// The model named in the path (Gemini).
+    pub model: Option<String>,
+    /// Streaming asked for in the path (Gemini's `streamGenerateContent`).
+    pub stream: bool,
+    /// Gemini's `alt=sse`.
+    pub sse: bool,
+    /// The request headers (Anthropic's betas travel on).
+    pub headers: HeaderMap,
+}
+
+impl ClientRequest {
+    /// A request whose dialect carries everything in its body.
+    pub fn new(dialect: Dialect, body: Bytes, headers: HeaderMap) -> Self {
+        Self {
+            dialect,
+            body,
+            model: None,
+            stream: false,
+            sse: false,
+            headers,
+        }
+    }
+
+    pub(crate) fn line(&self) -> subgate_protocol::dispatch::RequestLine<'_> {
+        subgate_protocol::dispatch::RequestLine {
+            model: self.model.as_deref(),
+            stream: self.stream,
+            sse: self.sse,
+        }
+    }
+}
 
 /// An answer for the client: status, headers, and a body whole or streamed.
 #[derive(Debug)]

@@ -16,8 +16,10 @@ pub mod dispatch;
 pub mod error;
 pub mod gemini;
 pub mod json_edit;
+pub mod models;
 pub mod openai_chat;
 pub mod openai_responses;
+pub mod passthrough;
 pub mod sse;
 
 use serde::de::DeserializeOwned;

@@ -7,15 +7,19 @@
 //! they never touch the store or the server.
 
 mod account;
+mod anthropic;
+mod common;
+mod gemini;
 mod openai_compatible;
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
-use subgate_config::ProviderConfig;
+use subgate_config::{OpenAiApi, ProviderConfig};
 use subgate_core::{Dialect, FailureClass, ProviderKind};
 use subgate_http::{OutboundRequest, Transport, TransportError, TransportOptions};
+use subgate_protocol::openai_chat::ChatUpstream;
 
 pub use account::{Account, Credential};
 
@@ -27,6 +31,7 @@ pub struct Provider {
     accounts: Vec<Account>,
     models: Option<Vec<String>>,
     stream_usage: bool,
+    always_stream: bool,
     max_event_bytes: usize,
     transport: Transport,
 }
@@ -35,6 +40,9 @@ pub struct Provider {
 #[derive(Debug)]
 enum Kind {
     OpenAiCompatible(openai_compatible::OpenAiCompatible),
+    OpenAi(openai_compatible::OpenAiCompatible, OpenAiApi),
+    Anthropic(anthropic::Anthropic),
+    Gemini(gemini::Gemini),
 }
 
 /// What an upstream's refusal means for routing.
@@ -44,6 +52,22 @@ pub struct Failure {
     pub class: FailureClass,
     /// How long the upstream asked us to wait, if it said.
     pub retry_after: Option<Duration>,
+}
+
+/// One generation request, as the engine hands it to a provider.
+#[derive(Debug)]
+pub struct Call<'a> {
+    /// The dialect of `body`; one of [`Provider::dialects`].
+    pub dialect: Dialect,
+    /// The model the upstream knows.
+    pub model: &'a str,
+    /// Whether to ask for a stream.
+    pub stream: bool,
+    /// The body, in `dialect`.
+    pub body: Bytes,
+    /// The client's headers, on a pass-through (a provider may pass some
+    /// on, such as Anthropic's betas).
+    pub client_headers: Option<&'a HeaderMap>,
 }
 
 impl Provider {
@@ -58,6 +82,11 @@ impl Provider {
             ProviderKind::OpenAiCompatible => {
                 Kind::OpenAiCompatible(openai_compatible::OpenAiCompatible::new(config))
             }
+            ProviderKind::OpenAi => {
+                Kind::OpenAi(openai_compatible::OpenAiCompatible::new(config), config.api)
+            }
+            ProviderKind::Anthropic => Kind::Anthropic(anthropic::Anthropic::new(config)),
+            ProviderKind::Gemini => Kind::Gemini(gemini::Gemini::new(config)),
         };
         Ok(Self {
             name: config.name.clone(),
@@ -65,6 +94,7 @@ impl Provider {
             accounts: Account::from_keys(&config.name, &config.api_keys),
             models: config.models.clone(),
             stream_usage: config.stream_usage,
+            always_stream: config.always_stream,
             max_event_bytes: config.limits.max_event_bytes,
             transport,
         })
@@ -79,13 +109,34 @@ impl Provider {
     pub fn kind(&self) -> ProviderKind {
         match self.kind {
             Kind::OpenAiCompatible(_) => ProviderKind::OpenAiCompatible,
+            Kind::OpenAi(..) => ProviderKind::OpenAi,
+            Kind::Anthropic(_) => ProviderKind::Anthropic,
+            Kind::Gemini(_) => ProviderKind::Gemini,
         }
     }
 
-    /// The dialect the upstream speaks.
-    pub fn dialect(&self) -> Dialect {
+    /// The dialects the upstream speaks natively; the first is used to
+    /// translate for clients that speak none of them.
+    pub fn dialects(&self) -> &'static [Dialect] {
         match self.kind {
-            Kind::OpenAiCompatible(_) => Dialect::OpenAiChat,
+            Kind::OpenAiCompatible(_) => &[Dialect::OpenAiChat],
+            Kind::OpenAi(_, OpenAiApi::Chat) => &[Dialect::OpenAiChat, Dialect::OpenAiResponses],
+            Kind::OpenAi(_, OpenAiApi::Responses) => {
+                &[Dialect::OpenAiResponses, Dialect::OpenAiChat]
+            }
+            Kind::Anthropic(_) => &[Dialect::Anthropic],
+            Kind::Gemini(_) => &[Dialect::Gemini],
+        }
+    }
+
+    /// The dialect to talk to the upstream in for a client speaking
+    /// `client`: the same when the upstream speaks it (a pass-through).
+    pub fn dialect_for(&self, client: Dialect) -> Dialect {
+        let dialects = self.dialects();
+        if dialects.contains(&client) {
+            client
+        } else {
+            dialects[0]
         }
     }
 
@@ -104,6 +155,11 @@ impl Provider {
         self.stream_usage
     }
 
+    /// Whether to ask for a stream even when the client did not.
+    pub fn always_stream(&self) -> bool {
+        self.always_stream
+    }
+
     /// The largest stream event or whole response body accepted.
     pub fn max_event_bytes(&self) -> usize {
         self.max_event_bytes
@@ -114,31 +170,77 @@ impl Provider {
         &self.transport
     }
 
-    /// A Chat Completions request carrying `body` as it should go upstream.
-    pub fn chat_request(&self, account: &Account, body: Bytes) -> OutboundRequest {
+    /// What differs when writing Chat Completions for this upstream.
+    pub fn chat_upstream(&self) -> ChatUpstream {
+        ChatUpstream {
+            max_completion_tokens: matches!(self.kind, Kind::OpenAi(..)),
+        }
+    }
+
+    /// A generation request.
+    pub fn generate_request(&self, account: &Account, call: Call<'_>) -> OutboundRequest {
+        match (&self.kind, call.dialect) {
+            (Kind::Anthropic(upstream), _) => {
+                upstream.messages_request(account, call.body, call.client_headers)
+            }
+            (Kind::Gemini(upstream), _) => {
+                upstream.generate_request(account, call.model, call.stream, call.body)
+            }
+            (Kind::OpenAi(upstream, _), Dialect::OpenAiResponses) => {
+                upstream.post(account, "responses", call.body)
+            }
+            (Kind::OpenAiCompatible(upstream) | Kind::OpenAi(upstream, _), _) => {
+                upstream.post(account, "chat/completions", call.body)
+            }
+        }
+    }
+
+    /// A token-counting request in the upstream's own dialect, for upstreams
+    /// that can count (`None`: count locally).
+    pub fn count_request(
+        &self,
+        account: &Account,
+        model: &str,
+        body: Bytes,
+        client_headers: Option<&HeaderMap>,
+    ) -> Option<OutboundRequest> {
         match &self.kind {
-            Kind::OpenAiCompatible(upstream) => upstream.chat_request(account, body),
+            Kind::Anthropic(upstream) => {
+                Some(upstream.count_request(account, body, client_headers))
+            }
+            Kind::Gemini(upstream) => Some(upstream.count_request(account, model, body)),
+            Kind::OpenAiCompatible(_) | Kind::OpenAi(..) => None,
         }
     }
 
     /// A request for the upstream's model catalog.
     pub fn models_request(&self, account: &Account) -> OutboundRequest {
         match &self.kind {
-            Kind::OpenAiCompatible(upstream) => upstream.models_request(account),
+            Kind::OpenAiCompatible(upstream) | Kind::OpenAi(upstream, _) => {
+                upstream.models_request(account)
+            }
+            Kind::Anthropic(upstream) => upstream.models_request(account),
+            Kind::Gemini(upstream) => upstream.models_request(account),
         }
     }
 
     /// Reads the upstream's model catalog.
     pub fn parse_models(&self, body: &[u8]) -> Result<Vec<String>, serde_json::Error> {
         match &self.kind {
-            Kind::OpenAiCompatible(_) => openai_compatible::parse_models(body),
+            Kind::OpenAiCompatible(_) | Kind::OpenAi(..) => openai_compatible::parse_models(body),
+            Kind::Anthropic(_) => anthropic::parse_models(body),
+            Kind::Gemini(_) => gemini::parse_models(body),
         }
     }
 
     /// What an error status from the upstream means.
     pub fn classify_failure(&self, status: StatusCode, headers: &HeaderMap) -> Failure {
         match &self.kind {
-            Kind::OpenAiCompatible(_) => openai_compatible::classify_failure(status, headers),
+            Kind::OpenAiCompatible(_) | Kind::OpenAi(..) => {
+                openai_compatible::classify_failure(status, headers)
+            }
+            Kind::Anthropic(_) => anthropic::classify_failure(status, headers),
+            Kind::Gemini(_) => gemini::classify_failure(status, headers),
         }
     }
 
@@ -147,7 +249,11 @@ impl Provider {
     pub fn secrets<'a>(&'a self, account: &'a Account) -> Vec<&'a str> {
         let mut secrets: Vec<&str> = account.credential.secrets().collect();
         match &self.kind {
-            Kind::OpenAiCompatible(upstream) => secrets.extend(upstream.header_secrets()),
+            Kind::OpenAiCompatible(upstream) | Kind::OpenAi(upstream, _) => {
+                secrets.extend(common::header_secrets(&upstream.headers));
+            }
+            Kind::Anthropic(upstream) => secrets.extend(upstream.header_secrets()),
+            Kind::Gemini(upstream) => secrets.extend(upstream.header_secrets()),
         }
         secrets
     }

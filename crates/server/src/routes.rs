@@ -4,14 +4,14 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use axum::routing::{get, post};
-use http::{Method, StatusCode, Uri};
+use http::{HeaderMap, Method, StatusCode, Uri};
 use http_body_util::{BodyExt, Limited};
 use subgate_core::Dialect;
-use subgate_engine::{Engine, GatewayError};
-use subgate_protocol::openai_chat;
+use subgate_engine::{ClientRequest, Engine, GatewayError, Reply};
+use subgate_protocol::models::{self, ListShape};
 
 use crate::respond;
 
@@ -25,11 +25,20 @@ struct AppState {
 /// How long `/readyz` waits for the store.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The client API and health routes.
+/// The client APIs and health routes.
 pub fn router(engine: Engine, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
-        .route("/v1/models", get(models))
+        .route("/v1/responses", post(responses))
+        .route("/v1/messages", post(messages))
+        .route("/v1/messages/count_tokens", post(count_tokens))
+        .route("/v1/models", get(models_list))
+        .route("/v1/models/{*id}", get(model_get))
+        .route("/v1beta/models", get(gemini_models))
+        .route(
+            "/v1beta/models/{*call}",
+            post(gemini_call).get(gemini_model),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(no_route)
@@ -62,25 +71,162 @@ async fn read_body(state: &AppState, dialect: Dialect, body: Body) -> Result<Byt
     }
 }
 
-async fn chat_completions(State(state): State<AppState>, body: Body) -> Response {
-    let dialect = Dialect::OpenAiChat;
-    let body = match read_body(&state, dialect, body).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    match state.engine.chat_completions(body).await {
+fn answer(dialect: Dialect, result: Result<Reply, GatewayError>) -> Response {
+    match result {
         Ok(reply) => respond::reply(reply),
         Err(error) => respond::error(dialect, &error),
     }
 }
 
-async fn models(State(state): State<AppState>) -> Response {
+async fn generate(state: AppState, dialect: Dialect, headers: HeaderMap, body: Body) -> Response {
+    let body = match read_body(&state, dialect, body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    answer(
+        dialect,
+        state
+            .engine
+            .generate(ClientRequest::new(dialect, body, headers))
+            .await,
+    )
+}
+
+async fn chat_completions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    generate(state, Dialect::OpenAiChat, headers, body).await
+}
+
+async fn responses(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    generate(state, Dialect::OpenAiResponses, headers, body).await
+}
+
+async fn messages(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    generate(state, Dialect::Anthropic, headers, body).await
+}
+
+async fn count_tokens(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let dialect = Dialect::Anthropic;
+    let body = match read_body(&state, dialect, body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    answer(
+        dialect,
+        state
+            .engine
+            .count_tokens(ClientRequest::new(dialect, body, headers))
+            .await,
+    )
+}
+
+/// `POST /v1beta/models/{model}:{method}`.
+async fn gemini_call(
+    State(state): State<AppState>,
+    Path(call): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let dialect = Dialect::Gemini;
+    let Some((model, method)) = call.rsplit_once(':') else {
+        return respond::error(
+            dialect,
+            &GatewayError::no_route("POST", &format!("/v1beta/models/{call}")),
+        );
+    };
+    let stream = match method {
+        "generateContent" | "countTokens" => false,
+        "streamGenerateContent" => true,
+        _ => {
+            return respond::error(
+                dialect,
+                &GatewayError::no_route("POST", &format!("/v1beta/models/{call}")),
+            );
+        }
+    };
+    let body = match read_body(&state, dialect, body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let sse = query
+        .as_deref()
+        .is_some_and(|query| query.split('&').any(|pair| pair == "alt=sse"));
+    let request = ClientRequest {
+        dialect,
+        body,
+        model: Some(model.to_owned()),
+        stream,
+        sse,
+        headers,
+    };
+    let result = if method == "countTokens" {
+        state.engine.count_tokens(request).await
+    } else {
+        state.engine.generate(request).await
+    };
+    answer(dialect, result)
+}
+
+/// Anthropic's SDKs send `anthropic-version`; OpenAI's do not.
+fn list_shape(headers: &HeaderMap) -> ListShape {
+    if headers.contains_key("anthropic-version") {
+        ListShape::Anthropic
+    } else {
+        ListShape::OpenAi
+    }
+}
+
+async fn models_list(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let models = state.engine.models();
-    respond::json(openai_chat::model_list(
+    respond::json(models::list(
+        list_shape(&headers),
         models
             .iter()
             .map(|model| (model.id.as_str(), model.provider.as_str())),
     ))
+}
+
+async fn model_get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let shape = list_shape(&headers);
+    let dialect = if shape == ListShape::Anthropic {
+        Dialect::Anthropic
+    } else {
+        Dialect::OpenAiChat
+    };
+    one_model(&state, dialect, shape, &id)
+}
+
+async fn gemini_models(State(state): State<AppState>) -> Response {
+    let models = state.engine.models();
+    respond::json(models::list(
+        ListShape::Gemini,
+        models
+            .iter()
+            .map(|model| (model.id.as_str(), model.provider.as_str())),
+    ))
+}
+
+async fn gemini_model(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    one_model(&state, Dialect::Gemini, ListShape::Gemini, &id)
+}
+
+fn one_model(state: &AppState, dialect: Dialect, shape: ListShape, id: &str) -> Response {
+    let models = state.engine.models();
+    match models.iter().find(|model| model.id == id) {
+        Some(model) => respond::json(models::one(shape, &model.id, &model.provider)),
+        None => {
+            let available: Vec<&str> = models.iter().map(|model| model.id.as_str()).collect();
+            respond::error(dialect, &GatewayError::unknown_model(id, &available))
+        }
+    }
 }
 
 async fn healthz() -> Response {
@@ -105,16 +251,26 @@ fn not_ready(reason: &str) -> Response {
     response
 }
 
+/// The dialect of whatever API lives under `path`, for errors on unknown
+/// routes.
+fn dialect_of(path: &str) -> Dialect {
+    if path.starts_with("/v1beta/") {
+        Dialect::Gemini
+    } else {
+        Dialect::OpenAiChat
+    }
+}
+
 async fn no_route(method: Method, uri: Uri) -> Response {
     respond::error(
-        Dialect::OpenAiChat,
+        dialect_of(uri.path()),
         &GatewayError::no_route(method.as_str(), uri.path()),
     )
 }
 
 async fn wrong_method(method: Method, uri: Uri) -> Response {
     respond::error(
-        Dialect::OpenAiChat,
+        dialect_of(uri.path()),
         &GatewayError::method_not_allowed(method.as_str(), uri.path()),
     )
 }

@@ -13,6 +13,7 @@ mod request;
 mod response;
 mod schema;
 mod stream;
+mod tap;
 
 #[cfg(test)]
 mod tests;
@@ -21,6 +22,7 @@ pub use request::{decode_request, encode_request};
 pub use response::{decode_response, encode_response};
 pub use schema::sanitize_schema;
 pub use stream::{Framing, GeminiStreamDecoder, GeminiStreamEncoder};
+pub use tap::{ArrayFraming, GeminiTap, response_usage};
 
 use serde_json::{Value, json};
 use subgate_core::Usage;

@@ -1,9 +1,7 @@
 //! OpenAI Chat Completions: `POST /v1/chat/completions` and its stream.
 //!
 //! Facts: `reference/protocols.md` §7.1. Besides the conversions to and from
-//! the canonical model, this module serves the pass-through path
-//! ([`ChatRequest`], [`StreamTap`]): reading the few fields routing needs
-//! and metering the stream on the side.
+//! the canonical model, [`StreamTap`] meters a stream that passes through.
 
 mod models;
 mod passthrough;
@@ -16,9 +14,7 @@ mod wire;
 mod tests;
 
 pub use models::{model_ids, model_list};
-pub use passthrough::{
-    ChatRequest, RequestError, RequestHead, StreamTap, TapVerdict, response_usage,
-};
+pub use passthrough::{StreamTap, TapVerdict, response_usage};
 pub use request::{ChatUpstream, decode_request, encode_request};
 pub(crate) use request::{source_from_url, source_to_url};
 pub use response::{decode_response, encode_response};

@@ -8,6 +8,7 @@
 mod request;
 mod response;
 mod stream;
+mod tap;
 mod wire;
 
 #[cfg(test)]
@@ -16,6 +17,7 @@ mod tests;
 pub use request::{decode_request, encode_request};
 pub use response::{decode_response, encode_response};
 pub use stream::{ResponsesStreamDecoder, ResponsesStreamEncoder};
+pub use tap::{ResponsesTap, response_usage};
 
 /// Packs a reasoning item's id and encrypted content into one signature
 /// value.

@@ -1,9 +1,9 @@
 //! Any service that speaks OpenAI Chat Completions with a bearer key:
-//! OpenRouter, DeepSeek, Groq, Ollama, vLLM, LM Studio and OpenAI itself.
+//! OpenRouter, DeepSeek, Groq, Ollama, vLLM, LM Studio.
 //!
-//! The plainest provider there is: `Authorization: Bearer <key>` (or nothing
-//! for a local server), `{base_url}/chat/completions` and
-//! `{base_url}/models`, OpenAI's error statuses.
+//! `Authorization: Bearer <key>` (or nothing for a local server),
+//! `{base_url}/chat/completions` and `{base_url}/models`, OpenAI's error
+//! statuses. The `openai` provider reuses this module's requests.
 
 mod errors;
 mod models;
@@ -15,12 +15,12 @@ mod tests;
 pub(crate) use errors::classify_failure;
 pub(crate) use models::parse_models;
 use subgate_config::{ProviderConfig, Url};
-use subgate_core::{SecretString, expose};
+use subgate_core::SecretString;
 
 #[derive(Debug)]
 pub(crate) struct OpenAiCompatible {
-    base_url: Url,
-    headers: Vec<(String, SecretString)>,
+    pub(crate) base_url: Url,
+    pub(crate) headers: Vec<(String, SecretString)>,
 }
 
 impl OpenAiCompatible {
@@ -29,16 +29,5 @@ impl OpenAiCompatible {
             base_url: config.base_url.clone(),
             headers: config.headers.clone(),
         }
-    }
-
-    /// Values of configured headers that carry credentials, judged by
-    /// their names (a title or referer header is not a secret, and masking
-    /// it would mangle error text).
-    pub(crate) fn header_secrets(&self) -> impl Iterator<Item = &str> {
-        const CREDENTIAL_WORDS: [&str; 5] = ["auth", "key", "token", "secret", "cookie"];
-        self.headers
-            .iter()
-            .filter(|(name, _)| CREDENTIAL_WORDS.iter().any(|word| name.contains(word)))
-            .map(|(_, value)| expose(value))
     }
 }

@@ -1,66 +1,48 @@
 //! Requests as an OpenAI-compatible upstream expects them.
 
 use bytes::Bytes;
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use subgate_config::Url;
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderValue, Method};
 use subgate_core::expose;
 use subgate_http::OutboundRequest;
 
 use super::OpenAiCompatible;
+use crate::common::{base_headers, join};
 use crate::{Account, Credential};
 
+/// Adds `Authorization: Bearer <key>` for an account with a key.
+fn bearer(headers: &mut HeaderMap, account: &Account) {
+    match &account.credential {
+        Credential::None => {}
+        Credential::ApiKey(key) => {
+            if let Ok(value) = HeaderValue::try_from(format!("Bearer {}", expose(key))) {
+                headers.insert(AUTHORIZATION, value);
+            }
+        }
+    }
+}
+
 impl OpenAiCompatible {
-    pub(crate) fn chat_request(&self, account: &Account, body: Bytes) -> OutboundRequest {
-        let mut headers = self.headers(account);
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    /// `POST {base}/{path}` with the account's key.
+    pub(crate) fn post(&self, account: &Account, path: &str, body: Bytes) -> OutboundRequest {
+        let mut headers = base_headers(&self.headers, true);
+        bearer(&mut headers, account);
         OutboundRequest {
             method: Method::POST,
-            url: self.url("chat/completions"),
+            url: join(&self.base_url, path),
             headers,
             body,
         }
     }
 
     pub(crate) fn models_request(&self, account: &Account) -> OutboundRequest {
+        let mut headers = base_headers(&self.headers, false);
+        bearer(&mut headers, account);
         OutboundRequest {
             method: Method::GET,
-            url: self.url("models"),
-            headers: self.headers(account),
+            url: join(&self.base_url, "models"),
+            headers,
             body: Bytes::new(),
         }
-    }
-
-    fn url(&self, path: &str) -> Url {
-        let mut url = self.base_url.clone();
-        let joined = format!("{}/{path}", url.path().trim_end_matches('/'));
-        url.set_path(&joined);
-        url
-    }
-
-    fn headers(&self, account: &Account) -> HeaderMap {
-        let mut headers = HeaderMap::with_capacity(self.headers.len() + 2);
-        headers.insert(
-            ACCEPT,
-            HeaderValue::from_static("application/json, text/event-stream"),
-        );
-        // Validated when the config was loaded, so these parse.
-        for (name, value) in &self.headers {
-            if let (Ok(name), Ok(value)) = (
-                HeaderName::try_from(name.as_str()),
-                HeaderValue::try_from(expose(value)),
-            ) {
-                headers.insert(name, value);
-            }
-        }
-        match &account.credential {
-            Credential::None => {}
-            Credential::ApiKey(key) => {
-                if let Ok(value) = HeaderValue::try_from(format!("Bearer {}", expose(key))) {
-                    headers.insert(AUTHORIZATION, value);
-                }
-            }
-        }
-        headers
     }
 }

@@ -20,6 +20,8 @@ fn config(keys: &[&str]) -> ProviderConfig {
             ("x-title".to_owned(), SecretString::from("subgate")),
             ("x-team-token".to_owned(), SecretString::from("tok-1")),
         ],
+        api: subgate_config::OpenAiApi::Chat,
+        always_stream: false,
         limits: UpstreamLimits {
             connect_timeout: Duration::from_secs(1),
             first_byte_timeout: Duration::from_secs(1),
@@ -50,7 +52,14 @@ fn each_key_is_an_account_with_a_stable_id() {
 #[test]
 fn chat_request_carries_the_key_and_extra_headers() {
     let provider = Provider::from_config(&config(&["sk-1"])).unwrap();
-    let request = provider.chat_request(&provider.accounts()[0], Bytes::from_static(b"{}"));
+    let call = crate::Call {
+        dialect: subgate_core::Dialect::OpenAiChat,
+        model: "m",
+        stream: false,
+        body: Bytes::from_static(b"{}"),
+        client_headers: None,
+    };
+    let request = provider.generate_request(&provider.accounts()[0], call);
     assert_eq!(
         request.url.as_str(),
         "http://127.0.0.1:9/v1/chat/completions"
@@ -65,6 +74,43 @@ fn chat_request_carries_the_key_and_extra_headers() {
     let request = keyless.models_request(&keyless.accounts()[0]);
     assert_eq!(request.url.as_str(), "http://127.0.0.1:9/v1/models");
     assert!(request.headers.get("authorization").is_none());
+}
+
+#[test]
+fn openai_speaks_both_apis_and_compatible_servers_one() {
+    let compatible = Provider::from_config(&config(&[])).unwrap();
+    assert_eq!(compatible.dialects(), [subgate_core::Dialect::OpenAiChat]);
+    assert_eq!(
+        compatible.dialect_for(subgate_core::Dialect::Anthropic),
+        subgate_core::Dialect::OpenAiChat
+    );
+    let mut openai = config(&["sk"]);
+    openai.kind = ProviderKind::OpenAi;
+    openai.api = subgate_config::OpenAiApi::Responses;
+    let openai = Provider::from_config(&openai).unwrap();
+    assert_eq!(
+        openai.dialect_for(subgate_core::Dialect::OpenAiChat),
+        subgate_core::Dialect::OpenAiChat
+    );
+    assert_eq!(
+        openai.dialect_for(subgate_core::Dialect::Gemini),
+        subgate_core::Dialect::OpenAiResponses
+    );
+    assert!(openai.chat_upstream().max_completion_tokens);
+    let call = crate::Call {
+        dialect: subgate_core::Dialect::OpenAiResponses,
+        model: "m",
+        stream: true,
+        body: Bytes::new(),
+        client_headers: None,
+    };
+    assert_eq!(
+        openai
+            .generate_request(&openai.accounts()[0], call)
+            .url
+            .as_str(),
+        "http://127.0.0.1:9/v1/responses"
+    );
 }
 
 #[test]

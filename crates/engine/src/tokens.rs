@@ -1,0 +1,260 @@
+//! Token counting: `POST /v1/messages/count_tokens` (Anthropic clients) and
+//! `:countTokens` (Gemini clients). Upstreams that can count are asked;
+//! for the others the count is estimated locally with OpenAI's `o200k`
+//! tokenizer, which is close for GPT models and a fair guess for the rest.
+
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde_json::{Value, json};
+use subgate_core::Dialect;
+use subgate_protocol::canonical::{Block, Request};
+use subgate_protocol::codec::Target;
+use subgate_protocol::dispatch::{self, RequestLine};
+use subgate_protocol::passthrough::BodyHead;
+use tiktoken_rs::CoreBPE;
+
+use crate::generate::{log_dropped, refusal};
+use crate::{ClientRequest, Engine, GatewayError, Reply, ReplyBody};
+
+/// Tokens an image or a document is counted as in a local estimate.
+const MEDIA_TOKENS: usize = 1_000;
+
+impl Engine {
+    /// Counts the input tokens of a request in an Anthropic or Gemini
+    /// client's dialect. Counting is free, so it is not metered.
+    pub async fn count_tokens(&self, request: ClientRequest) -> Result<Reply, GatewayError> {
+        let client = request.dialect;
+        let head = BodyHead::parse(client, &request.body, request.line())
+            .map_err(GatewayError::invalid)?;
+        let target = self.resolve_model(&head.model).await?;
+        let provider = &self.inner.providers[target.provider];
+        let account = self.next_account(target.provider);
+        let upstream = provider.dialect_for(client);
+        let model = target.upstream_model.as_str();
+
+        let mut dropped = Vec::new();
+        let canonical = || decode_count_request(client, &request, &head.model, &mut Vec::new());
+        let upstream_body = if upstream == client {
+            head.upstream_body(client, model, false)
+                .map_or_else(|| request.body.clone(), Bytes::from)
+        } else {
+            let canonical = canonical()?;
+            let generate = dispatch::encode_request(
+                upstream,
+                &canonical,
+                Target {
+                    provider: provider.name(),
+                    model,
+                },
+                provider.chat_upstream(),
+                &mut dropped,
+            );
+            log_dropped(provider.name(), &dropped);
+            Bytes::from(count_body(upstream, model, &generate))
+        };
+        let client_headers = (upstream == client).then_some(&request.headers);
+        let Some(outbound) = provider.count_request(account, model, upstream_body, client_headers)
+        else {
+            let tokens = estimate(&canonical()?);
+            return Ok(json_reply(count_reply(client, tokens)));
+        };
+        let response = provider
+            .transport()
+            .send(outbound)
+            .await
+            .map_err(|error| GatewayError::transport(provider.name(), &error))?;
+        if !response.status.is_success() {
+            return Err(refusal(provider, account, response, upstream, client).await);
+        }
+        let whole = response
+            .body
+            .collect(provider.max_event_bytes())
+            .await
+            .map_err(|error| GatewayError::transport(provider.name(), &error))?;
+        if upstream == client {
+            return Ok(json_reply(whole.to_vec()));
+        }
+        let tokens = read_count(upstream, &whole).ok_or_else(|| {
+            GatewayError::unreadable(provider.name(), "its token count is missing")
+        })?;
+        Ok(json_reply(count_reply(client, tokens)))
+    }
+}
+
+/// A count request read as the generation request it describes. Gemini's
+/// may wrap it in `generateContentRequest`.
+fn decode_count_request(
+    client: Dialect,
+    request: &ClientRequest,
+    model: &str,
+    dropped: &mut Vec<subgate_protocol::canonical::Dropped>,
+) -> Result<Request, GatewayError> {
+    let line = RequestLine {
+        model: Some(model),
+        stream: false,
+        sse: false,
+    };
+    if client == Dialect::Gemini
+        && let Ok(value) = serde_json::from_slice::<Value>(&request.body)
+        && let Some(inner) = value.get("generateContentRequest")
+    {
+        let body = serde_json::to_vec(inner).unwrap_or_default();
+        return dispatch::decode_request(client, &body, line, dropped)
+            .map_err(GatewayError::invalid);
+    }
+    dispatch::decode_request(client, &request.body, line, dropped).map_err(GatewayError::invalid)
+}
+
+/// A generation body in `upstream`'s dialect → its count request body.
+fn count_body(upstream: Dialect, model: &str, generate: &[u8]) -> Vec<u8> {
+    let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(generate) else {
+        return generate.to_vec();
+    };
+    match upstream {
+        Dialect::Anthropic => {
+            // count_tokens takes what shapes the prompt, nothing about output.
+            for key in [
+                "max_tokens",
+                "stream",
+                "temperature",
+                "top_p",
+                "top_k",
+                "stop_sequences",
+                "metadata",
+            ] {
+                body.remove(key);
+            }
+            serde_json::to_vec(&Value::Object(body)).unwrap_or_default()
+        }
+        Dialect::Gemini => {
+            body.insert("model".to_owned(), format!("models/{model}").into());
+            serde_json::to_vec(&json!({"generateContentRequest": body})).unwrap_or_default()
+        }
+        Dialect::OpenAiChat | Dialect::OpenAiResponses => generate.to_vec(),
+    }
+}
+
+/// The count in an upstream's count answer.
+fn read_count(upstream: Dialect, body: &[u8]) -> Option<u64> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    match upstream {
+        Dialect::Anthropic => value["input_tokens"].as_u64(),
+        Dialect::Gemini => value["totalTokens"].as_u64(),
+        Dialect::OpenAiChat | Dialect::OpenAiResponses => None,
+    }
+}
+
+/// A count answer in the client's dialect.
+fn count_reply(client: Dialect, tokens: u64) -> Vec<u8> {
+    let value = match client {
+        Dialect::Gemini => json!({"totalTokens": tokens}),
+        Dialect::Anthropic | Dialect::OpenAiChat | Dialect::OpenAiResponses => {
+            json!({"input_tokens": tokens})
+        }
+    };
+    value.to_string().into_bytes()
+}
+
+fn json_reply(body: Vec<u8>) -> Reply {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Reply {
+        status: StatusCode::OK,
+        headers,
+        body: ReplyBody::Full(Bytes::from(body)),
+    }
+}
+
+fn tokenizer() -> Option<&'static CoreBPE> {
+    static TOKENIZER: OnceLock<Option<CoreBPE>> = OnceLock::new();
+    TOKENIZER
+        .get_or_init(|| tiktoken_rs::o200k_base().ok())
+        .as_ref()
+}
+
+/// A local estimate of a request's input tokens.
+pub(crate) fn estimate(request: &Request) -> u64 {
+    let mut text = String::new();
+    let mut media = 0;
+    for part in &request.system {
+        text.push_str(&part.text);
+        text.push('\n');
+    }
+    for tool in &request.tools {
+        text.push_str(&tool.name);
+        text.push_str(tool.description.as_deref().unwrap_or_default());
+        text.push_str(&tool.parameters.to_string());
+    }
+    let mut stack: Vec<&Block> = request
+        .messages
+        .iter()
+        .flat_map(|message| message.content.iter())
+        .collect();
+    while let Some(block) = stack.pop() {
+        match block {
+            Block::Text(part) => text.push_str(&part.text),
+            Block::Thinking(thinking) => text.push_str(&thinking.text),
+            Block::ToolUse(tool) => {
+                text.push_str(&tool.name);
+                text.push_str(&tool.input);
+            }
+            Block::ToolResult(result) => stack.extend(result.content.iter()),
+            Block::Image(_) | Block::Document(_) => media += MEDIA_TOKENS,
+            Block::RedactedThinking(_) => {}
+        }
+        text.push('\n');
+    }
+    let counted = tokenizer().map_or(text.len() / 4, |bpe| bpe.encode_ordinary(&text).len());
+    u64::try_from(counted + media).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use subgate_protocol::canonical::{Message, Role};
+
+    use super::*;
+
+    #[test]
+    fn estimates_grow_with_the_prompt() {
+        let short = Request {
+            messages: vec![Message {
+                role: Role::User,
+                content: vec![Block::text("Hello")],
+            }],
+            ..Request::default()
+        };
+        let mut long = short.clone();
+        long.messages[0].content.push(Block::text(
+            "Hello there, how are you doing today? ".repeat(20),
+        ));
+        let (short, long) = (estimate(&short), estimate(&long));
+        assert!((1..5).contains(&short), "{short}");
+        assert!(long > 150, "{long}");
+    }
+
+    #[test]
+    fn count_bodies_take_each_upstream_shape() {
+        let anthropic = count_body(
+            Dialect::Anthropic,
+            "claude",
+            br#"{"model":"claude","max_tokens":10,"messages":[],"stream":true}"#,
+        );
+        assert_eq!(anthropic, br#"{"model":"claude","messages":[]}"#);
+        let gemini = count_body(Dialect::Gemini, "gemini-2.5-pro", br#"{"contents":[]}"#);
+        assert_eq!(
+            gemini,
+            br#"{"generateContentRequest":{"contents":[],"model":"models/gemini-2.5-pro"}}"#
+        );
+        assert_eq!(
+            read_count(Dialect::Gemini, br#"{"totalTokens":31}"#),
+            Some(31)
+        );
+        assert_eq!(
+            count_reply(Dialect::Anthropic, 31),
+            br#"{"input_tokens":31}"#
+        );
+    }
+}

@@ -1,0 +1,248 @@
+//! Different dialects in and out: the request is read into the canonical
+//! model and written for the upstream; the answer (whole or streamed) comes
+//! back the same way.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use subgate_core::{FailureClass, Usage};
+use subgate_http::ResponseBody;
+use subgate_protocol::canonical::{Aggregator, Event, StreamError};
+use subgate_protocol::codec::{StreamDecoder, StreamEncoder, Target};
+use subgate_protocol::dispatch::{self, ClientStream};
+use subgate_protocol::error::ErrorKind;
+use subgate_providers::Call;
+use tokio_util::sync::WaitForCancellationFutureOwned;
+
+use crate::generate::{Plan, log_dropped, send, stream_headers};
+use crate::passthrough::mid_stream;
+use crate::usage::Meter;
+use crate::{Engine, GatewayError, Reply, ReplyBody};
+
+impl Engine {
+    pub(crate) async fn translate(
+        &self,
+        plan: Plan<'_>,
+        meter: &mut Meter,
+    ) -> Result<Reply, GatewayError> {
+        let request = plan.request;
+        let client = request.dialect;
+        let provider = plan.provider;
+        let mut dropped = Vec::new();
+        let mut canonical =
+            dispatch::decode_request(client, &request.body, request.line(), &mut dropped)
+                .map_err(GatewayError::invalid)?;
+        let wants_stream = canonical.stream;
+        canonical.stream = wants_stream || provider.always_stream();
+        let target = Target {
+            provider: provider.name(),
+            model: plan.upstream_model,
+        };
+        let body = dispatch::encode_request(
+            plan.upstream,
+            &canonical,
+            target,
+            provider.chat_upstream(),
+            &mut dropped,
+        );
+        log_dropped(provider.name(), &dropped);
+        let call = Call {
+            dialect: plan.upstream,
+            model: plan.upstream_model,
+            stream: canonical.stream,
+            body: Bytes::from(body),
+            client_headers: None,
+        };
+        let response = send(&plan, call).await?;
+        let decoder_for =
+            || dispatch::stream_decoder(plan.upstream, provider.name(), provider.max_event_bytes());
+
+        if canonical.stream && wants_stream {
+            let options = ClientStream {
+                include_usage: canonical.include_usage,
+                sse: request.sse,
+            };
+            let stream = Translated {
+                body: response.body,
+                decoder: decoder_for(),
+                encoder: dispatch::stream_encoder(client, plan.meta, options),
+                meter: meter.take(),
+                stop: Box::pin(self.inner.stop_requests.clone().cancelled_owned()),
+                usage: None,
+                upstream_error: false,
+                ended: false,
+                finished: false,
+            };
+            return Ok(Reply {
+                status: StatusCode::OK,
+                headers: stream_headers(dispatch::stream_content_type(client, options)),
+                body: ReplyBody::Stream(Box::pin(stream)),
+            });
+        }
+
+        let answer = if canonical.stream {
+            aggregate(response.body, decoder_for(), provider.name()).await?
+        } else {
+            let whole = response
+                .body
+                .collect(provider.max_event_bytes())
+                .await
+                .map_err(|error| GatewayError::transport(provider.name(), &error))?;
+            dispatch::decode_response(plan.upstream, &whole, provider.name(), &mut dropped)
+                .map_err(|error| GatewayError::unreadable(provider.name(), &error.message))?
+        };
+        let mut dropped = Vec::new();
+        let body = dispatch::encode_response(client, &answer, &plan.meta, &mut dropped);
+        log_dropped(provider.name(), &dropped);
+        meter.first_byte();
+        meter.finish(200, answer.usage, None);
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Ok(Reply {
+            status: StatusCode::OK,
+            headers,
+            body: ReplyBody::Full(Bytes::from(body)),
+        })
+    }
+}
+
+/// Reads a whole stream into one answer, for a client that did not ask for
+/// a stream from an upstream that had to send one.
+async fn aggregate(
+    mut body: ResponseBody,
+    mut decoder: Box<dyn StreamDecoder>,
+    provider: &str,
+) -> Result<subgate_protocol::canonical::Response, GatewayError> {
+    let mut aggregator = Aggregator::default();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|error| GatewayError::transport(provider, &error))?;
+        decoder
+            .feed(&chunk, &mut |event| aggregator.push(event))
+            .map_err(|error| GatewayError::unreadable(provider, &error.0))?;
+    }
+    decoder
+        .finish(&mut |event| aggregator.push(event))
+        .map_err(|error| GatewayError::unreadable(provider, &error.0))?;
+    aggregator
+        .finish()
+        .map_err(|error| GatewayError::stream_failed(provider, &error))
+}
+
+/// An upstream stream translated for a client of another dialect.
+struct Translated {
+    body: ResponseBody,
+    decoder: Box<dyn StreamDecoder>,
+    encoder: Box<dyn StreamEncoder>,
+    meter: Meter,
+    stop: Pin<Box<WaitForCancellationFutureOwned>>,
+    usage: Option<Usage>,
+    upstream_error: bool,
+    ended: bool,
+    finished: bool,
+}
+
+impl Translated {
+    /// Runs `feed` with an emitter that writes every event for the client
+    /// and notes what the meter needs.
+    fn pump(
+        &mut self,
+        feed: impl FnOnce(&mut dyn StreamDecoder, &mut dyn FnMut(Event<'_>)) -> Result<(), String>,
+    ) -> Bytes {
+        let Self {
+            decoder,
+            encoder,
+            usage,
+            upstream_error,
+            ended,
+            ..
+        } = self;
+        let mut out = Vec::new();
+        let mut emit = |event: Event<'_>| {
+            match &event {
+                Event::Usage(now) => *usage = Some(*now),
+                Event::Error(_) => *upstream_error = true,
+                Event::End => *ended = true,
+                _ => {}
+            }
+            encoder.encode(&event, &mut out);
+        };
+        if let Err(message) = feed(&mut **decoder, &mut emit) {
+            emit(Event::Error(StreamError {
+                kind: ErrorKind::Upstream,
+                message: format!("the upstream stream could not be read: {message}"),
+            }));
+            self.finish(Some(FailureClass::StreamBroken));
+        } else if self.ended || self.upstream_error {
+            let failure = self.upstream_error.then_some(FailureClass::UpstreamFault);
+            self.finish(failure);
+        }
+        Bytes::from(out)
+    }
+
+    fn finish(&mut self, failure: Option<FailureClass>) {
+        if !self.finished {
+            self.finished = true;
+            self.meter.finish(200, self.usage, failure);
+        }
+    }
+
+    /// Ends the client's stream with an error event.
+    fn fail(&mut self, kind: ErrorKind, class: FailureClass, message: String) -> Bytes {
+        let mut out = Vec::new();
+        self.encoder
+            .encode(&Event::Error(StreamError { kind, message }), &mut out);
+        self.finish(Some(class));
+        Bytes::from(out)
+    }
+}
+
+impl Stream for Translated {
+    type Item = Bytes;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let this = &mut *self;
+        if this.finished {
+            return Poll::Ready(None);
+        }
+        loop {
+            match Pin::new(&mut this.body).poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => {
+                    let out = this
+                        .pump(|decoder, emit| decoder.feed(&chunk, emit).map_err(|error| error.0));
+                    if !out.is_empty() {
+                        this.meter.first_byte();
+                        return Poll::Ready(Some(out));
+                    }
+                    if this.finished {
+                        return Poll::Ready(None);
+                    }
+                }
+                Poll::Ready(Some(Err(error))) => {
+                    let (kind, class) = mid_stream(&error);
+                    return Poll::Ready(Some(this.fail(kind, class, error.to_string())));
+                }
+                Poll::Ready(None) => {
+                    let out =
+                        this.pump(|decoder, emit| decoder.finish(emit).map_err(|error| error.0));
+                    // A stream that ended properly has finished the meter.
+                    this.finish(None);
+                    return Poll::Ready((!out.is_empty()).then_some(out));
+                }
+                Poll::Pending => {
+                    if this.stop.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Some(this.fail(
+                            ErrorKind::Overloaded,
+                            FailureClass::Internal,
+                            "the gateway is shutting down; the answer is incomplete".to_owned(),
+                        )));
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,409 @@
+//! The pass-through path, for every dialect: the request fields routing
+//! needs, the few edits an upstream needs (spliced in, the rest of the body
+//! untouched), and metering of the answer on the side while its bytes go by
+//! unchanged.
+
+use subgate_core::{Dialect, Usage};
+
+use crate::canonical::Invalid;
+use crate::dispatch::RequestLine;
+use crate::error::ErrorKind;
+use crate::json_edit::TopLevel;
+use crate::openai_chat::{StreamTap, TapVerdict};
+use crate::{anthropic, gemini, openai_chat, openai_responses};
+
+/// A client body, read just enough to route it.
+#[derive(Debug)]
+pub struct BodyHead<'a> {
+    top: TopLevel<'a>,
+    /// The model the client asked for.
+    pub model: String,
+    /// Whether it asked for a stream.
+    pub stream: bool,
+    /// Chat Completions' `stream_options.include_usage`.
+    pub include_usage: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct StreamOptions {
+    include_usage: Option<bool>,
+}
+
+fn field<'de, T: serde::Deserialize<'de>>(
+    raw: &'de serde_json::value::RawValue,
+    name: &str,
+    expected: &str,
+) -> Result<T, Invalid> {
+    serde_json::from_str(raw.get())
+        .map_err(|_| Invalid::field(name, format!("`{name}` must be {expected}")))
+}
+
+impl<'a> BodyHead<'a> {
+    /// Reads the head of a body in `dialect`; Gemini's model and streaming
+    /// come from the request line.
+    pub fn parse(dialect: Dialect, body: &'a [u8], line: RequestLine<'_>) -> Result<Self, Invalid> {
+        let text = std::str::from_utf8(body)
+            .map_err(|_| Invalid::body("the request body is not valid UTF-8"))?;
+        let top = TopLevel::parse(text).map_err(|error| {
+            Invalid::body(format!("the request body is not a JSON object: {error}"))
+        })?;
+        let (model, stream) = match dialect {
+            Dialect::Gemini => (line.model.unwrap_or_default().to_owned(), line.stream),
+            Dialect::OpenAiChat | Dialect::OpenAiResponses | Dialect::Anthropic => {
+                let model = match top.get("model") {
+                    None => String::new(),
+                    Some(raw) => field::<String>(raw, "model", "a string")?,
+                };
+                let stream = match top.get("stream") {
+                    None => false,
+                    Some(raw) => {
+                        field::<Option<bool>>(raw, "stream", "a boolean")?.unwrap_or(false)
+                    }
+                };
+                (model, stream)
+            }
+        };
+        if model.is_empty() {
+            return Err(Invalid::field(
+                "model",
+                "you must provide a model parameter",
+            ));
+        }
+        let include_usage = match (dialect, top.get("stream_options")) {
+            (Dialect::OpenAiChat, Some(raw)) => {
+                field::<Option<StreamOptions>>(raw, "stream_options", "an object")?
+                    .and_then(|options| options.include_usage)
+                    .unwrap_or(false)
+            }
+            _ => false,
+        };
+        Ok(Self {
+            top,
+            model,
+            stream,
+            include_usage,
+        })
+    }
+
+    /// The body to send upstream, or `None` when the client's bytes can go
+    /// as they are.
+    ///
+    /// `model` becomes `upstream_model` (Gemini carries no model in its
+    /// body). On a Chat Completions stream whose client did not ask for
+    /// usage, `meter_streams` turns `stream_options.include_usage` on so the
+    /// gateway can meter it; the usage chunk is then held back from the
+    /// client by the tap.
+    pub fn upstream_body(
+        &self,
+        dialect: Dialect,
+        upstream_model: &str,
+        meter_streams: bool,
+    ) -> Option<String> {
+        let model_json;
+        let options_json;
+        let mut edits: Vec<(&str, &str)> = Vec::with_capacity(2);
+        if dialect != Dialect::Gemini && upstream_model != self.model {
+            model_json = serde_json::to_string(upstream_model).unwrap_or_default();
+            edits.push(("model", &model_json));
+        }
+        if dialect == Dialect::OpenAiChat && meter_streams && self.stream && !self.include_usage {
+            let mut options = self
+                .top
+                .get("stream_options")
+                .and_then(|raw| {
+                    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(raw.get())
+                        .ok()
+                })
+                .unwrap_or_default();
+            options.insert("include_usage".to_owned(), serde_json::Value::Bool(true));
+            options_json = serde_json::to_string(&options).unwrap_or_default();
+            edits.push(("stream_options", &options_json));
+        }
+        (!edits.is_empty()).then(|| self.top.with_members(&edits))
+    }
+}
+
+/// Meters a passing stream, whatever its dialect.
+#[derive(Debug)]
+pub enum Tap {
+    /// Chat Completions.
+    Chat(StreamTap),
+    /// Responses.
+    Responses(openai_responses::ResponsesTap),
+    /// Anthropic.
+    Anthropic(anthropic::AnthropicTap),
+    /// Gemini.
+    Gemini(gemini::GeminiTap),
+}
+
+impl Tap {
+    /// A tap for a stream in `dialect`; `client_wants_usage` is Chat
+    /// Completions' `include_usage`.
+    pub fn new(dialect: Dialect, client_wants_usage: bool) -> Self {
+        match dialect {
+            Dialect::OpenAiChat => Self::Chat(StreamTap::new(client_wants_usage)),
+            Dialect::OpenAiResponses => Self::Responses(openai_responses::ResponsesTap::default()),
+            Dialect::Anthropic => Self::Anthropic(anthropic::AnthropicTap::default()),
+            Dialect::Gemini => Self::Gemini(gemini::GeminiTap::default()),
+        }
+    }
+
+    /// Looks at one event; says whether to forward it.
+    pub fn observe(&mut self, event: Option<&str>, data: &str) -> TapVerdict {
+        match self {
+            Self::Chat(tap) => return tap.observe(data),
+            Self::Responses(tap) => tap.observe(event, data),
+            Self::Anthropic(tap) => tap.observe(event, data),
+            Self::Gemini(tap) => tap.observe(data),
+        }
+        TapVerdict::Forward
+    }
+
+    /// The usage reported so far.
+    pub fn usage(&self) -> Option<Usage> {
+        match self {
+            Self::Chat(tap) => tap.usage(),
+            Self::Responses(tap) => tap.usage(),
+            Self::Anthropic(tap) => tap.usage(),
+            Self::Gemini(tap) => tap.usage(),
+        }
+    }
+
+    /// Whether the stream reached its proper end.
+    pub fn is_complete(&self) -> bool {
+        match self {
+            Self::Chat(tap) => tap.is_complete(),
+            Self::Responses(tap) => tap.is_complete(),
+            Self::Anthropic(tap) => tap.is_complete(),
+            Self::Gemini(tap) => tap.is_complete(),
+        }
+    }
+
+    /// The upstream's own in-stream error, if it sent one.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            Self::Chat(tap) => tap.error(),
+            Self::Responses(tap) => tap.error(),
+            Self::Anthropic(tap) => tap.error(),
+            Self::Gemini(tap) => tap.error(),
+        }
+    }
+
+    /// The bytes that end the client's stream with a failure, in its
+    /// dialect's own error event.
+    pub fn failure(&self, kind: ErrorKind, message: &str) -> Vec<u8> {
+        match self {
+            Self::Chat(_) => openai_chat::stream_error_event(&crate::error::ErrorReport {
+                kind,
+                status: 0,
+                message,
+                code: None,
+                param: None,
+            }),
+            Self::Responses(tap) => tap.failure(kind, message),
+            Self::Anthropic(_) => anthropic::AnthropicTap::failure(kind, message),
+            Self::Gemini(_) => gemini::GeminiTap::failure(kind, message),
+        }
+    }
+}
+
+/// The usage of a non-streamed answer in `dialect`.
+pub fn response_usage(dialect: Dialect, body: &[u8]) -> Option<Usage> {
+    match dialect {
+        Dialect::OpenAiChat => openai_chat::response_usage(body),
+        Dialect::OpenAiResponses => openai_responses::response_usage(body),
+        Dialect::Anthropic => anthropic::response_usage(body),
+        Dialect::Gemini => gemini::response_usage(body),
+    }
+}
+
+/// What an upstream's error body says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamError {
+    /// Its message, or the body's text when it has none.
+    pub message: String,
+    /// Whether the body is a proper error object of its dialect, fit to be
+    /// passed on as it is.
+    pub well_formed: bool,
+}
+
+/// Reads an upstream's error body in `dialect`.
+pub fn upstream_error(dialect: Dialect, body: &str) -> UpstreamError {
+    let value = serde_json::from_str::<serde_json::Value>(body).ok();
+    let message = value.as_ref().and_then(|value| match dialect {
+        Dialect::OpenAiChat | Dialect::OpenAiResponses | Dialect::Anthropic | Dialect::Gemini => {
+            value["error"]["message"].as_str()
+        }
+    });
+    let well_formed = message.is_some()
+        && value.as_ref().is_some_and(|value| match dialect {
+            Dialect::Anthropic => value["type"] == "error",
+            Dialect::Gemini => value["error"]["code"].is_number(),
+            Dialect::OpenAiChat | Dialect::OpenAiResponses => true,
+        });
+    let message = message.map(str::to_owned).or_else(|| {
+        // Other shapes: vLLM's flat `message`, FastAPI's `detail`, a bare string.
+        let value = value.as_ref()?;
+        ["message", "detail", "error"]
+            .iter()
+            .find_map(|key| value.get(*key).and_then(serde_json::Value::as_str))
+            .map(str::to_owned)
+    });
+    UpstreamError {
+        message: message.unwrap_or_else(|| body.trim().chars().take(1000).collect()),
+        well_formed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+    use subgate_core::Dialect;
+
+    use super::*;
+
+    fn chat(body: &str) -> Result<BodyHead<'_>, Invalid> {
+        BodyHead::parse(Dialect::OpenAiChat, body.as_bytes(), RequestLine::default())
+    }
+
+    #[test]
+    fn reads_the_request_head() {
+        let body = r#"{"model":"local/llama3","stream":true,"stream_options":{"include_usage":true},"messages":[]}"#;
+        let head = chat(body).unwrap();
+        assert_eq!(
+            (head.model.as_str(), head.stream, head.include_usage),
+            ("local/llama3", true, true)
+        );
+        let plain = chat(r#"{"model":"m","stream":null,"messages":[]}"#).unwrap();
+        assert!(!plain.stream);
+        assert!(!plain.include_usage);
+    }
+
+    #[test]
+    fn refuses_bad_requests_with_the_field_at_fault() {
+        let cases = [
+            ("not json", None),
+            ("[]", None),
+            (r#"{"messages":[]}"#, Some("model")),
+            (r#"{"model":""}"#, Some("model")),
+            (r#"{"model":42}"#, Some("model")),
+            (r#"{"model":"m","stream":"yes"}"#, Some("stream")),
+            (
+                r#"{"model":"m","stream_options":[1]}"#,
+                Some("stream_options"),
+            ),
+        ];
+        for (body, param) in cases {
+            let error = chat(body).unwrap_err();
+            assert_eq!(error.param.as_deref(), param, "{body}");
+        }
+    }
+
+    #[test]
+    fn upstream_body_edits_only_what_it_must() {
+        let body = r#"{"model":"local/llama3", "messages":[{"role":"user","content":"hi"}],"stream":true,"x_vendor":{"a":1}}"#;
+        let request = chat(body).unwrap();
+        assert_eq!(
+            request.upstream_body(Dialect::OpenAiChat, "local/llama3", false),
+            None
+        );
+        assert_eq!(
+            request
+                .upstream_body(Dialect::OpenAiChat, "llama3", false)
+                .unwrap(),
+            r#"{"model":"llama3", "messages":[{"role":"user","content":"hi"}],"stream":true,"x_vendor":{"a":1}}"#
+        );
+        assert_eq!(
+            request
+                .upstream_body(Dialect::OpenAiChat, "llama3", true)
+                .unwrap(),
+            r#"{"stream_options":{"include_usage":true},"model":"llama3", "messages":[{"role":"user","content":"hi"}],"stream":true,"x_vendor":{"a":1}}"#
+        );
+    }
+
+    #[test]
+    fn upstream_body_keeps_other_stream_options() {
+        let body = r#"{"model":"m","stream":true,"stream_options":{"include_obfuscation":false}}"#;
+        let request = chat(body).unwrap();
+        assert_eq!(
+            request
+                .upstream_body(Dialect::OpenAiChat, "m", true)
+                .unwrap(),
+            r#"{"model":"m","stream":true,"stream_options":{"include_obfuscation":false,"include_usage":true}}"#
+        );
+        // A client that asked for usage itself needs no edit.
+        let asked = r#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#;
+        assert_eq!(
+            chat(asked)
+                .unwrap()
+                .upstream_body(Dialect::OpenAiChat, "m", true),
+            None
+        );
+        // Nor does a request that does not stream.
+        assert_eq!(
+            chat(r#"{"model":"m"}"#)
+                .unwrap()
+                .upstream_body(Dialect::OpenAiChat, "m", true),
+            None
+        );
+    }
+
+    #[test]
+    fn gemini_takes_model_and_stream_from_the_line_and_keeps_its_body() {
+        let line = RequestLine {
+            model: Some("gemini-2.5-pro"),
+            stream: true,
+            sse: true,
+        };
+        let head = BodyHead::parse(Dialect::Gemini, br#"{"contents":[]}"#, line).unwrap();
+        assert_eq!((head.model.as_str(), head.stream), ("gemini-2.5-pro", true));
+        assert_eq!(head.upstream_body(Dialect::Gemini, "other", true), None);
+        let head = BodyHead::parse(
+            Dialect::Anthropic,
+            br#"{"model":"a/claude","stream":true}"#,
+            line,
+        )
+        .unwrap();
+        assert_eq!(
+            head.upstream_body(Dialect::Anthropic, "claude", true)
+                .unwrap(),
+            r#"{"model":"claude","stream":true}"#,
+            "only Chat Completions gets stream_options"
+        );
+    }
+
+    #[test]
+    fn upstream_errors_are_read_per_dialect() {
+        let anthropic = upstream_error(
+            Dialect::Anthropic,
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        );
+        assert_eq!(
+            anthropic,
+            UpstreamError {
+                message: "Overloaded".to_owned(),
+                well_formed: true
+            }
+        );
+        let gemini = upstream_error(
+            Dialect::Gemini,
+            r#"{"error":{"code":429,"message":"Quota","status":"RESOURCE_EXHAUSTED"}}"#,
+        );
+        assert!(gemini.well_formed);
+        let flat = upstream_error(
+            Dialect::OpenAiChat,
+            r#"{"object":"error","message":"too long"}"#,
+        );
+        assert_eq!(
+            flat,
+            UpstreamError {
+                message: "too long".to_owned(),
+                well_formed: false
+            }
+        );
+        assert_eq!(
+            upstream_error(Dialect::Anthropic, "Bad Gateway").message,
+            "Bad Gateway"
+        );
+    }
+}
