@@ -49,7 +49,7 @@ async fn json_request_goes_up_with_only_the_model_changed_and_comes_back_unchang
     );
     assert_eq!(
         (row.input_tokens, row.output_tokens, row.status),
-        (2, 4, 200)
+        (2, 5, 200)
     );
     assert!(row.usage_reported && !row.stream && row.error_class.is_none());
     assert_eq!(row.client_dialect, "openai_chat");
@@ -75,7 +75,7 @@ async fn stream_with_usage_asked_for_is_byte_identical() {
     assert_eq!(body, direct(&mock, request.to_string().as_bytes()).await);
 
     let row = &gateway.usage(1).await[0];
-    assert_eq!((row.input_tokens, row.output_tokens), (5, 4));
+    assert_eq!((row.input_tokens, row.output_tokens), (5, 5));
     assert!(row.stream && row.usage_reported);
     assert!(row.first_token_ms.is_some());
 }
@@ -109,7 +109,7 @@ async fn stream_without_usage_asked_for_is_metered_and_the_usage_chunk_held_back
 
     let row = &gateway.usage(1).await[0];
     assert!(row.usage_reported);
-    assert_eq!((row.input_tokens, row.output_tokens), (5, 4));
+    assert_eq!((row.input_tokens, row.output_tokens), (5, 5));
 }
 
 #[tokio::test]

@@ -1,7 +1,11 @@
 //! Mock upstreams: shared machinery (listener, recorder, scenarios) and one
 //! module per wire the mocks speak.
 
+mod anthropic;
+mod common;
+mod gemini;
 mod openai_chat;
+mod openai_responses;
 mod scenario;
 
 use std::collections::VecDeque;
@@ -14,7 +18,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 use tokio::sync::Notify;
 
-pub use scenario::{Scenario, StreamEnd};
+pub use scenario::{Output, Scenario, Stop, StreamEnd};
 
 /// A request a mock received.
 #[derive(Debug, Clone)]
@@ -129,6 +133,8 @@ impl Drop for OutcomeGuard {
 #[derive(Debug)]
 pub struct MockUpstream {
     address: SocketAddr,
+    /// What the provider's `base_url` ends with (`/v1` for OpenAI).
+    base_path: &'static str,
     state: Arc<State>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -140,16 +146,55 @@ impl Drop for MockUpstream {
 }
 
 impl MockUpstream {
-    /// Starts a mock of an OpenAI Chat Completions service (OpenAI itself,
-    /// or any OpenAI-compatible server): `POST /v1/chat/completions` and
-    /// `GET /v1/models`.
-    pub async fn openai_chat() -> Self {
+    /// Starts a mock of OpenAI (or any OpenAI-compatible server):
+    /// `POST /v1/chat/completions`, `POST /v1/responses`, `GET /v1/models`.
+    pub async fn openai() -> Self {
+        use axum::routing::{get, post};
         let state = Arc::new(State::default());
         *lock(&state.models) = vec!["mock-small".to_owned(), "mock-large".to_owned()];
-        Self::serve(openai_chat::router(state.clone()), state).await
+        let router = Router::new()
+            .route("/v1/chat/completions", post(openai_chat::chat))
+            .route("/v1/responses", post(openai_responses::responses))
+            .route("/v1/models", get(openai_chat::models))
+            .with_state(state.clone());
+        Self::serve(router, state, "/v1").await
     }
 
-    async fn serve(router: Router, state: Arc<State>) -> Self {
+    /// The same as [`MockUpstream::openai`], named for tests about Chat
+    /// Completions.
+    pub async fn openai_chat() -> Self {
+        Self::openai().await
+    }
+
+    /// Starts a mock of Anthropic's API: `POST /v1/messages`,
+    /// `POST /v1/messages/count_tokens`, `GET /v1/models`.
+    pub async fn anthropic() -> Self {
+        use axum::routing::{get, post};
+        let state = Arc::new(State::default());
+        *lock(&state.models) = vec!["claude-mock-4".to_owned()];
+        let router = Router::new()
+            .route("/v1/messages", post(anthropic::messages))
+            .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
+            .route("/v1/models", get(anthropic::models))
+            .with_state(state.clone());
+        Self::serve(router, state, "").await
+    }
+
+    /// Starts a mock of Google's Gemini API: `POST
+    /// /v1beta/models/{model}:generateContent|streamGenerateContent|countTokens`,
+    /// `GET /v1beta/models`.
+    pub async fn gemini() -> Self {
+        use axum::routing::{get, post};
+        let state = Arc::new(State::default());
+        *lock(&state.models) = vec!["gemini-mock-pro".to_owned()];
+        let router = Router::new()
+            .route("/v1beta/models", get(gemini::models))
+            .route("/v1beta/models/{*call}", post(gemini::call))
+            .with_state(state.clone());
+        Self::serve(router, state, "").await
+    }
+
+    async fn serve(router: Router, state: Arc<State>, base_path: &'static str) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binding a loopback port");
@@ -163,14 +208,16 @@ impl MockUpstream {
         });
         Self {
             address,
+            base_path,
             state,
             server,
         }
     }
 
-    /// The base URL clients configure, e.g. `http://127.0.0.1:PORT/v1`.
+    /// The base URL a provider entry configures: `http://127.0.0.1:PORT/v1`
+    /// for OpenAI, `http://127.0.0.1:PORT` for Anthropic and Gemini.
     pub fn url(&self) -> String {
-        format!("http://{}/v1", self.address)
+        format!("http://{}{}", self.address, self.base_path)
     }
 
     /// The address it listens on.

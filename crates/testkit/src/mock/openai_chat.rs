@@ -1,58 +1,33 @@
-//! The OpenAI Chat Completions wire, as OpenAI serves it: the shapes, event
-//! order and error bodies of `reference/protocols.md` §7.1.
+//! OpenAI Chat Completions as OpenAI serves it: the shapes, event order and
+//! error bodies of `reference/protocols.md` §7.1. Thinking is sent as
+//! DeepSeek-style `reasoning_content`.
 
 use std::sync::Arc;
 
-use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State as AxumState;
 use axum::response::Response;
-use axum::routing::{get, post};
-use futures_util::StreamExt;
-use http::header::{AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{Value, json};
 
-use super::{OutcomeGuard, RecordedRequest, Scenario, State, StreamEnd, lock};
+use super::common::{
+    Wire, add_headers, begin, data, fragments, json_response, output_words, record, scenario_error,
+    stream, words,
+};
+use super::{Output, Scenario, State, Stop, lock};
 
 /// Responses carry this fixed id and time so that two runs of the same
 /// request give the same bytes.
 const ID: &str = "chatcmpl-mock";
 const CREATED: u64 = 1_735_689_600;
 
-pub(super) fn router(state: Arc<State>) -> Router {
-    Router::new()
-        .route("/v1/chat/completions", post(chat))
-        .route("/v1/models", get(models))
-        .with_state(state)
-}
-
-fn record(
-    state: &State,
-    method: Method,
-    uri: &http::Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> usize {
-    state.record(RecordedRequest {
-        method,
-        path: uri.path().to_owned(),
-        query: uri.query().map(str::to_owned),
-        headers,
-        body,
-    })
-}
-
-fn json_response(status: StatusCode, body: &Value) -> Response {
-    let mut response = Response::new(Body::from(body.to_string()));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-}
-
-fn openai_error(status: StatusCode, message: &str, kind: &str, code: Option<&str>) -> Response {
+pub(super) fn openai_error(
+    status: StatusCode,
+    message: &str,
+    kind: &str,
+    code: Option<&str>,
+) -> Response {
     json_response(
         status,
         &json!({"error": {"message": message, "type": kind, "param": null, "code": code}}),
@@ -60,7 +35,7 @@ fn openai_error(status: StatusCode, message: &str, kind: &str, code: Option<&str
 }
 
 /// `None` when the request may pass, else the 401 OpenAI sends.
-fn check_key(state: &State, headers: &HeaderMap) -> Option<Response> {
+pub(super) fn check_key(state: &State, headers: &HeaderMap) -> Option<Response> {
     let required = lock(&state.required_key).clone()?;
     let sent = headers
         .get(AUTHORIZATION)
@@ -77,15 +52,14 @@ fn check_key(state: &State, headers: &HeaderMap) -> Option<Response> {
     ))
 }
 
-async fn models(
+pub(super) async fn models(
     AxumState(state): AxumState<Arc<State>>,
     method: Method,
-    uri: http::Uri,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     let index = record(&state, method, &uri, headers.clone(), Bytes::new());
-    let mut guard = OutcomeGuard::new(state.clone(), index);
-    guard.complete();
+    super::OutcomeGuard::new(state.clone(), index).complete();
     if let Some(refusal) = check_key(&state, &headers) {
         return refusal;
     }
@@ -98,38 +72,23 @@ async fn models(
     json_response(StatusCode::OK, &json!({"object": "list", "data": data}))
 }
 
-async fn chat(
+pub(super) async fn chat(
     AxumState(state): AxumState<Arc<State>>,
     method: Method,
-    uri: http::Uri,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let index = record(&state, method, &uri, headers.clone(), body.clone());
     let scenario = state.next_scenario();
-    let mut guard = OutcomeGuard::new(state.clone(), index);
-    if !scenario.first_byte_delay.is_zero() {
-        tokio::time::sleep(scenario.first_byte_delay).await;
-    }
+    let mut guard = begin(&state, index, &scenario).await;
     if let Some(refusal) = check_key(&state, &headers) {
         guard.complete();
         return refusal;
     }
-    if let Some((status, template)) = &scenario.error {
+    if let Some(error) = scenario_error(&scenario, &headers, "authorization") {
         guard.complete();
-        let authorization = headers
-            .get(AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default();
-        let mut response = Response::new(Body::from(
-            template.replace("{authorization}", authorization),
-        ));
-        *response.status_mut() = *status;
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        add_headers(&mut response, &scenario);
-        return response;
+        return error;
     }
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         guard.complete();
@@ -141,92 +100,35 @@ async fn chat(
         );
     };
     let model = request["model"].as_str().unwrap_or_default().to_owned();
-    let prompt_tokens = prompt_tokens(&request);
-    let pieces = scenario.split_reply();
-    let usage = usage(prompt_tokens, pieces.len());
+    let outputs = scenario.answer();
+    let usage = usage(words(&request["messages"]), output_words(&outputs));
+    let finish = finish_reason(&outputs, scenario.stop.as_ref());
 
     if request["stream"].as_bool() != Some(true) {
         guard.complete();
-        let mut response = json_response(
-            StatusCode::OK,
-            &json!({
-                "id": ID, "object": "chat.completion", "created": CREATED, "model": model,
-                "system_fingerprint": null,
-                "choices": [{"index": 0, "logprobs": null, "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": scenario.reply, "refusal": null}}],
-                "usage": usage,
-            }),
-        );
+        let mut response = json_response(StatusCode::OK, &whole(&model, &outputs, finish, &usage));
         add_headers(&mut response, &scenario);
         return response;
     }
-
     let include_usage = request["stream_options"]["include_usage"].as_bool() == Some(true);
-    let events = stream_events(&model, &pieces, &usage, include_usage, &scenario);
-    let delay = scenario.chunk_delay;
-    let stream = futures_util::stream::iter(events.into_iter().enumerate()).then(
-        move |(at, event)| async move {
-            if at > 0 && !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            event
-        },
-    );
-    // The guard rides inside the body: dropped early, it marks the request
-    // cancelled; the last event marks it complete.
-    let mut guard = Some(guard);
-    let stream = stream.map(move |event| {
-        if let Event::Last(_) | Event::Abort = event
-            && let Some(guard) = guard.as_mut()
+    let events = stream_events(&model, &outputs, finish, &usage, include_usage, &scenario);
+    stream(events, &scenario, guard, "text/event-stream")
+}
+
+fn finish_reason(outputs: &[Output], stop: Option<&Stop>) -> &'static str {
+    match stop {
+        Some(Stop::MaxTokens) => "length",
+        None if outputs
+            .iter()
+            .any(|output| matches!(output, Output::ToolCall { .. })) =>
         {
-            guard.complete();
+            "tool_calls"
         }
-        match event {
-            Event::Data(bytes) | Event::Last(bytes) => Ok(bytes),
-            Event::Abort => Err(std::io::Error::other("the mock resets the stream")),
-        }
-    });
-    let mut response = Response::new(Body::from_stream(stream));
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    add_headers(&mut response, &scenario);
-    response
-}
-
-enum Event {
-    Data(Bytes),
-    /// The final event of a body that ends normally.
-    Last(Bytes),
-    /// Abort the connection here.
-    Abort,
-}
-
-fn add_headers(response: &mut Response, scenario: &Scenario) {
-    for (name, value) in &scenario.headers {
-        if let (Ok(name), Ok(value)) = (
-            http::HeaderName::try_from(name.as_str()),
-            HeaderValue::try_from(value.as_str()),
-        ) {
-            response.headers_mut().insert(name, value);
-        }
+        Some(Stop::StopSequence(_)) | None => "stop",
     }
 }
 
-/// One token per whitespace-separated word of the messages' text content.
-fn prompt_tokens(request: &Value) -> u64 {
-    let words: usize = request["messages"].as_array().map_or(0, |messages| {
-        messages
-            .iter()
-            .filter_map(|message| message["content"].as_str())
-            .map(|text| text.split_whitespace().count())
-            .sum()
-    });
-    words as u64
-}
-
-fn usage(prompt: u64, completion: usize) -> Value {
-    let completion = completion as u64;
+fn usage(prompt: u64, completion: u64) -> Value {
     json!({
         "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": 0},
@@ -234,8 +136,36 @@ fn usage(prompt: u64, completion: usize) -> Value {
     })
 }
 
-fn data(value: &Value) -> Bytes {
-    Bytes::from(format!("data: {value}\n\n"))
+fn whole(model: &str, outputs: &[Output], finish: &str, usage: &Value) -> Value {
+    let mut content = String::new();
+    let mut reasoning = String::new();
+    let mut calls = Vec::new();
+    for output in outputs {
+        match output {
+            Output::Thinking { text, .. } => reasoning.push_str(text),
+            Output::Text(text) => content.push_str(text),
+            Output::ToolCall {
+                id,
+                name,
+                arguments,
+            } => {
+                calls.push(json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}}));
+            }
+        }
+    }
+    let mut message = json!({"role": "assistant", "content": if content.is_empty() && !calls.is_empty() { Value::Null } else { content.into() }, "refusal": null});
+    if !reasoning.is_empty() {
+        message["reasoning_content"] = reasoning.into();
+    }
+    if !calls.is_empty() {
+        message["tool_calls"] = Value::Array(calls);
+    }
+    json!({
+        "id": ID, "object": "chat.completion", "created": CREATED, "model": model,
+        "system_fingerprint": null,
+        "choices": [{"index": 0, "logprobs": null, "finish_reason": finish, "message": message}],
+        "usage": usage,
+    })
 }
 
 fn chunk(model: &str, delta: &Value, finish: Option<&str>, include_usage: bool) -> Value {
@@ -250,53 +180,65 @@ fn chunk(model: &str, delta: &Value, finish: Option<&str>, include_usage: bool) 
     chunk
 }
 
-/// The events of a streamed answer in OpenAI's order: role, content,
-/// finish, the usage chunk when asked for, `[DONE]`.
+/// The events of a streamed answer in OpenAI's order: role, reasoning,
+/// content, tool-call fragments, finish, the usage chunk when asked for,
+/// `[DONE]`.
 fn stream_events(
     model: &str,
-    pieces: &[String],
+    outputs: &[Output],
+    finish: &str,
     usage: &Value,
     include_usage: bool,
     scenario: &Scenario,
-) -> Vec<Event> {
-    let mut events = vec![Event::Data(data(&chunk(
+) -> Vec<Wire> {
+    let mut events = vec![Wire::meta(data(&chunk(
         model,
         &json!({"role": "assistant", "content": ""}),
         None,
         include_usage,
     )))];
-    for (index, piece) in pieces.iter().enumerate() {
-        match scenario.end {
-            StreamEnd::Cut { after } if index == after => {
-                // A clean end of body: the terminator never comes.
-                if let Some(Event::Data(last)) = events.pop() {
-                    events.push(Event::Last(last));
+    let mut call_index = 0;
+    for output in outputs {
+        match output {
+            Output::Thinking { text, .. } => {
+                for piece in scenario.split(text) {
+                    events.push(Wire::meta(data(&chunk(
+                        model,
+                        &json!({"reasoning_content": piece}),
+                        None,
+                        include_usage,
+                    ))));
                 }
-                return events;
             }
-            StreamEnd::Reset { after } if index == after => {
-                events.push(Event::Abort);
-                return events;
+            Output::Text(text) => {
+                for piece in scenario.split(text) {
+                    events.push(Wire::content(data(&chunk(
+                        model,
+                        &json!({"content": piece}),
+                        None,
+                        include_usage,
+                    ))));
+                }
             }
-            StreamEnd::Complete | StreamEnd::Cut { .. } | StreamEnd::Reset { .. } => {}
+            Output::ToolCall {
+                id,
+                name,
+                arguments,
+            } => {
+                let first = json!({"tool_calls": [{"index": call_index, "id": id, "type": "function", "function": {"name": name, "arguments": ""}}]});
+                events.push(Wire::meta(data(&chunk(model, &first, None, include_usage))));
+                for fragment in fragments(arguments) {
+                    let more = json!({"tool_calls": [{"index": call_index, "function": {"arguments": fragment}}]});
+                    events.push(Wire::meta(data(&chunk(model, &more, None, include_usage))));
+                }
+                call_index += 1;
+            }
         }
-        if scenario.malformed_at == Some(index) {
-            events.push(Event::Data(Bytes::from_static(
-                b"data: {\"id\": \"chatcmpl-mock\", \"choices\": [\n\n",
-            )));
-            continue;
-        }
-        events.push(Event::Data(data(&chunk(
-            model,
-            &json!({"content": piece}),
-            None,
-            include_usage,
-        ))));
     }
-    events.push(Event::Data(data(&chunk(
+    events.push(Wire::meta(data(&chunk(
         model,
         &json!({}),
-        Some("stop"),
+        Some(finish),
         include_usage,
     ))));
     if include_usage {
@@ -305,9 +247,9 @@ fn stream_events(
             "system_fingerprint": null, "choices": [],
         });
         last["usage"] = usage.clone();
-        events.push(Event::Data(data(&last)));
+        events.push(Wire::meta(data(&last)));
     }
-    events.push(Event::Last(Bytes::from_static(b"data: [DONE]\n\n")));
+    events.push(Wire::meta(Bytes::from_static(b"data: [DONE]\n\n")));
     events
 }
 
@@ -315,22 +257,18 @@ fn stream_events(
 mod tests {
     use super::*;
 
-    fn text(events: &[Event]) -> String {
+    fn text(events: &[Wire]) -> String {
         events
             .iter()
-            .map(|event| match event {
-                Event::Data(bytes) | Event::Last(bytes) => {
-                    String::from_utf8_lossy(bytes).into_owned()
-                }
-                Event::Abort => "<abort>".to_owned(),
-            })
+            .map(|event| String::from_utf8_lossy(&event.bytes).into_owned())
             .collect()
     }
 
     #[test]
     fn events_follow_openai_order() {
         let scenario = Scenario::reply("abcd").pieces(2);
-        let events = stream_events("m", &scenario.split_reply(), &usage(3, 2), true, &scenario);
+        let outputs = scenario.answer();
+        let events = stream_events("m", &outputs, "stop", &usage(3, 2), true, &scenario);
         let text = text(&events);
         let role = text.find(r#""role":"assistant""#).unwrap();
         let first = text.find(r#""content":"ab""#).unwrap();
@@ -338,30 +276,29 @@ mod tests {
         let usage_chunk = text.find(r#""choices":[],"#).unwrap();
         let done = text.find("[DONE]").unwrap();
         assert!(role < first && first < finish && finish < usage_chunk && usage_chunk < done);
-        assert!(matches!(events.last(), Some(Event::Last(_))));
     }
 
     #[test]
-    fn cut_and_reset_end_early() {
-        let cut = Scenario::default().end(StreamEnd::Cut { after: 1 });
-        let text_cut = text(&stream_events(
+    fn tool_calls_stream_in_fragments_and_finish_with_tool_calls() {
+        let outputs = vec![Output::ToolCall {
+            id: "call_1".into(),
+            name: "f".into(),
+            arguments: r#"{"a":1}"#.into(),
+        }];
+        let scenario = Scenario::outputs(outputs.clone());
+        let events = stream_events(
             "m",
-            &cut.split_reply(),
-            &usage(1, 4),
+            &outputs,
+            finish_reason(&outputs, None),
+            &usage(1, 1),
             false,
-            &cut,
-        ));
-        assert!(!text_cut.contains("[DONE]") && !text_cut.contains("finish_reason\":\"stop"));
-        let reset = Scenario::default().end(StreamEnd::Reset { after: 2 });
-        assert!(
-            text(&stream_events(
-                "m",
-                &reset.split_reply(),
-                &usage(1, 4),
-                false,
-                &reset
-            ))
-            .ends_with("<abort>")
+            &scenario,
         );
+        let text = text(&events);
+        assert!(
+            text.contains(r#""arguments":"{\"a""#) && text.contains(r#""arguments":"\":1}""#),
+            "{text}"
+        );
+        assert!(text.contains(r#""finish_reason":"tool_calls""#));
     }
 }

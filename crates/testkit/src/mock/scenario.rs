@@ -22,11 +22,46 @@ pub enum StreamEnd {
     },
 }
 
+/// One thing a mock's answer contains, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Reasoning, with the signature an upstream that signs gives it.
+    Thinking {
+        /// The reasoning text.
+        text: String,
+        /// Its signature (Anthropic's `signature`, Gemini's
+        /// `thoughtSignature`, Responses' `encrypted_content`).
+        signature: Option<String>,
+    },
+    /// Text.
+    Text(String),
+    /// A tool call.
+    ToolCall {
+        /// Its id (Gemini's mock sends none; the others do).
+        id: String,
+        /// The tool.
+        name: String,
+        /// The arguments, as JSON text.
+        arguments: String,
+    },
+}
+
+/// Why a mock's answer ends, when it is not simply done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// The token limit was hit.
+    MaxTokens,
+    /// A stop sequence was generated.
+    StopSequence(String),
+}
+
 /// The behaviour of one request. The default answers
 /// "Hello from the mock upstream." in four pieces, at once.
 #[derive(Debug, Clone)]
 pub struct Scenario {
     pub(crate) reply: String,
+    pub(crate) outputs: Vec<Output>,
+    pub(crate) stop: Option<Stop>,
     pub(crate) pieces: usize,
     pub(crate) error: Option<(StatusCode, String)>,
     pub(crate) headers: Vec<(String, String)>,
@@ -40,6 +75,8 @@ impl Default for Scenario {
     fn default() -> Self {
         Self {
             reply: "Hello from the mock upstream.".to_owned(),
+            outputs: Vec::new(),
+            stop: None,
             pieces: 4,
             error: None,
             headers: Vec::new(),
@@ -58,6 +95,21 @@ impl Scenario {
             reply: text.to_owned(),
             ..Self::default()
         }
+    }
+
+    /// Answers with these outputs, in order.
+    pub fn outputs(outputs: Vec<Output>) -> Self {
+        Self {
+            outputs,
+            ..Self::default()
+        }
+    }
+
+    /// Ends the answer for this reason.
+    #[must_use]
+    pub fn stop(mut self, stop: Stop) -> Self {
+        self.stop = Some(stop);
+        self
     }
 
     /// Answers with an error status and this body, in the upstream's own
@@ -115,9 +167,19 @@ impl Scenario {
         self
     }
 
-    /// The reply split into its streamed pieces, on character boundaries.
-    pub(crate) fn split_reply(&self) -> Vec<String> {
-        let chars: Vec<char> = self.reply.chars().collect();
+    /// The answer's outputs: the configured ones, or the reply as text.
+    pub(crate) fn answer(&self) -> Vec<Output> {
+        if self.outputs.is_empty() {
+            vec![Output::Text(self.reply.clone())]
+        } else {
+            self.outputs.clone()
+        }
+    }
+
+    /// `text` split into this scenario's number of pieces, on character
+    /// boundaries.
+    pub(crate) fn split(&self, text: &str) -> Vec<String> {
+        let chars: Vec<char> = text.chars().collect();
         let size = chars.len().div_ceil(self.pieces).max(1);
         chars
             .chunks(size)

@@ -1,0 +1,240 @@
+//! What every mock shares: recording, error answers, and streaming a list
+//! of events with the scenario's delays, cuts and breakage.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::response::Response;
+use futures_util::StreamExt;
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use serde_json::Value;
+
+use super::{OutcomeGuard, RecordedRequest, Scenario, State, StreamEnd};
+
+/// Records a request; returns its index.
+pub(crate) fn record(
+    state: &State,
+    method: Method,
+    uri: &Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> usize {
+    state.record(RecordedRequest {
+        method,
+        path: uri.path().to_owned(),
+        query: uri.query().map(str::to_owned),
+        headers,
+        body,
+    })
+}
+
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+pub(crate) fn add_headers(response: &mut Response, scenario: &Scenario) {
+    for (name, value) in &scenario.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+}
+
+/// The scenario's error answer, if it has one. `{authorization}` in the
+/// body becomes the credential the request carried (in `credential`'s
+/// header), as a careless upstream would echo it.
+pub(crate) fn scenario_error(
+    scenario: &Scenario,
+    headers: &HeaderMap,
+    credential: &str,
+) -> Option<Response> {
+    let (status, template) = scenario.error.as_ref()?;
+    let sent = headers
+        .get(credential)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let mut response = Response::new(Body::from(template.replace("{authorization}", sent)));
+    *response.status_mut() = *status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    add_headers(&mut response, scenario);
+    Some(response)
+}
+
+/// Words in every string of `value`: the mocks' prompt token count.
+pub(crate) fn words(value: &Value) -> u64 {
+    match value {
+        Value::String(text) => text.split_whitespace().count() as u64,
+        Value::Array(items) => items.iter().map(words).sum(),
+        Value::Object(object) => object
+            .iter()
+            .filter(|(key, _)| {
+                !matches!(
+                    key.as_str(),
+                    "model"
+                        | "type"
+                        | "role"
+                        | "data"
+                        | "url"
+                        | "image_url"
+                        | "tools"
+                        | "parameters"
+                )
+            })
+            .map(|(_, value)| words(value))
+            .sum(),
+        _ => 0,
+    }
+}
+
+/// Arguments in two fragments, cut in the middle (mid-token, as upstreams
+/// stream them).
+pub(crate) fn fragments(arguments: &str) -> Vec<String> {
+    let chars: Vec<char> = arguments.chars().collect();
+    if chars.len() < 2 {
+        return vec![arguments.to_owned()];
+    }
+    let middle = chars.len() / 2;
+    vec![
+        chars[..middle].iter().collect(),
+        chars[middle..].iter().collect(),
+    ]
+}
+
+/// One streamed event, and whether it carries answer text (the unit that
+/// [`StreamEnd`] and `malformed_chunk_at` count).
+pub(crate) struct Wire {
+    pub(crate) bytes: Bytes,
+    pub(crate) content: bool,
+}
+
+impl Wire {
+    pub(crate) fn meta(bytes: impl Into<Bytes>) -> Self {
+        Self {
+            bytes: bytes.into(),
+            content: false,
+        }
+    }
+
+    pub(crate) fn content(bytes: impl Into<Bytes>) -> Self {
+        Self {
+            bytes: bytes.into(),
+            content: true,
+        }
+    }
+}
+
+enum Step {
+    Data(Bytes),
+    /// The final step of a body that ends normally.
+    Last(Bytes),
+    Abort,
+}
+
+/// Streams `events` as the scenario says: delays between events, a clean
+/// cut or a reset after some content events, a malformed event in place of
+/// one. The guard marks the request complete at the end, cancelled if the
+/// caller leaves first.
+pub(crate) fn stream(
+    events: Vec<Wire>,
+    scenario: &Scenario,
+    guard: OutcomeGuard,
+    content_type: &'static str,
+) -> Response {
+    let mut steps = Vec::with_capacity(events.len() + 1);
+    let mut content_seen = 0;
+    for event in events {
+        if event.content {
+            match scenario.end {
+                StreamEnd::Cut { after } if content_seen == after => break,
+                StreamEnd::Reset { after } if content_seen == after => {
+                    steps.push(Step::Abort);
+                    break;
+                }
+                StreamEnd::Complete | StreamEnd::Cut { .. } | StreamEnd::Reset { .. } => {}
+            }
+            if scenario.malformed_at == Some(content_seen) {
+                content_seen += 1;
+                steps.push(Step::Data(Bytes::from_static(
+                    b"data: {\"malformed\": [\n\n",
+                )));
+                continue;
+            }
+            content_seen += 1;
+        }
+        steps.push(Step::Data(event.bytes));
+    }
+    if !matches!(steps.last(), Some(Step::Abort))
+        && let Some(Step::Data(last)) = steps.pop()
+    {
+        steps.push(Step::Last(last));
+    }
+    let delay = scenario.chunk_delay;
+    let mut guard = Some(guard);
+    let body = futures_util::stream::iter(steps.into_iter().enumerate())
+        .then(move |(at, step)| async move {
+            if at > 0 && !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            step
+        })
+        .map(move |step| {
+            if matches!(step, Step::Last(_) | Step::Abort)
+                && let Some(guard) = guard.as_mut()
+            {
+                guard.complete();
+            }
+            match step {
+                Step::Data(bytes) | Step::Last(bytes) => Ok(bytes),
+                Step::Abort => Err(std::io::Error::other("the mock resets the stream")),
+            }
+        });
+    let mut response = Response::new(Body::from_stream(body));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    add_headers(&mut response, scenario);
+    response
+}
+
+/// Waits the scenario's first-byte delay; returns the guard for the request.
+pub(crate) async fn begin(state: &Arc<State>, index: usize, scenario: &Scenario) -> OutcomeGuard {
+    let guard = OutcomeGuard::new(state.clone(), index);
+    if !scenario.first_byte_delay.is_zero() {
+        tokio::time::sleep(scenario.first_byte_delay).await;
+    }
+    guard
+}
+
+/// `data: <json>` and a blank line.
+pub(crate) fn data(value: &Value) -> Bytes {
+    Bytes::from(format!("data: {value}\n\n"))
+}
+
+/// `event: <name>`, `data: <json>` and a blank line.
+pub(crate) fn named(name: &str, value: &Value) -> Bytes {
+    Bytes::from(format!("event: {name}\ndata: {value}\n\n"))
+}
+
+/// Output tokens of an answer: its words (at least one per text piece).
+pub(crate) fn output_words(outputs: &[super::Output]) -> u64 {
+    outputs
+        .iter()
+        .map(|output| match output {
+            super::Output::Thinking { text, .. } | super::Output::Text(text) => {
+                text.split_whitespace().count().max(1) as u64
+            }
+            super::Output::ToolCall { .. } => 5,
+        })
+        .sum()
+}
