@@ -145,9 +145,10 @@ pub struct ProviderConfig {
     pub stream_usage: bool,
     /// Extra headers sent with every upstream request.
     pub headers: Vec<(String, SecretString)>,
-    /// For a provider that speaks both OpenAI APIs: the one used to
-    /// translate for clients that speak neither.
-    pub api: OpenAiApi,
+    /// For OpenAI-style providers: the APIs the upstream offers, the first
+    /// being the one used to translate for clients that speak none of
+    /// them. Empty for the other kinds.
+    pub apis: Vec<OpenAiApi>,
     /// Ask the upstream for a stream even when the client did not, and
     /// assemble the answer (long generations then never sit silent on the
     /// connection).

@@ -55,7 +55,7 @@ pub(crate) enum RawLogFormat {
     Json,
 }
 
-/// Which OpenAI API a provider prefers when it speaks several.
+/// One of OpenAI's generation APIs.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum RawApi {
@@ -83,7 +83,7 @@ pub(crate) struct RawProvider {
     pub(crate) api_key_env: Option<OneOrMany>,
     pub(crate) models: Option<Vec<String>>,
     pub(crate) stream_usage: Option<bool>,
-    pub(crate) api: Option<RawApi>,
+    pub(crate) apis: Option<Vec<RawApi>>,
     pub(crate) always_stream: Option<bool>,
     #[serde(default)]
     pub(crate) headers: BTreeMap<String, String>,

@@ -223,13 +223,12 @@ fn api_key_env_reads_the_named_variables() {
 #[test]
 fn kinds_with_a_known_home_need_no_base_url() {
     let config = load_with(
-        "[[providers]]\nkind = \"anthropic\"\nname = \"a\"\n[[providers]]\nkind = \"gemini\"\nname = \"g\"\n[[providers]]\nkind = \"openai\"\nname = \"o\"\napi = \"responses\"\nalways_stream = true",
+        "[[providers]]\nkind = \"anthropic\"\nname = \"a\"\n[[providers]]\nkind = \"gemini\"\nname = \"g\"\n[[providers]]\nkind = \"openai\"\nname = \"o\"\napis = [\"responses\"]\nalways_stream = true\n[[providers]]\nkind = \"openai\"\nname = \"o2\"",
         &[],
         Vec::new(),
     )
     .unwrap();
-    let urls: Vec<&str> = config
-        .providers
+    let urls: Vec<&str> = config.providers[..3]
         .iter()
         .map(|provider| provider.base_url.as_str())
         .collect();
@@ -241,11 +240,16 @@ fn kinds_with_a_known_home_need_no_base_url() {
             "https://api.openai.com/v1"
         ]
     );
-    assert_eq!(config.providers[2].api, crate::OpenAiApi::Responses);
+    assert_eq!(config.providers[2].apis, [crate::OpenAiApi::Responses]);
+    assert_eq!(
+        config.providers[3].apis,
+        [crate::OpenAiApi::Chat, crate::OpenAiApi::Responses]
+    );
+    assert!(config.providers[0].apis.is_empty());
     assert!(config.providers[2].always_stream);
     assert_eq!(
-        error_text("[[providers]]\nkind = \"anthropic\"\nname = \"a\"\napi = \"chat\""),
-        "`providers[0].api`: a `anthropic` provider speaks one API only\nhint: `api` chooses between OpenAI's Chat Completions and Responses; only `kind = \"openai\"` has both"
+        error_text("[[providers]]\nkind = \"anthropic\"\nname = \"a\"\napis = [\"chat\"]"),
+        "`providers[0].apis`: a `anthropic` provider speaks its own API only\nhint: `apis` lists the OpenAI APIs (\"chat\", \"responses\") an OpenAI-style upstream offers"
     );
 }
 

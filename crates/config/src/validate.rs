@@ -223,20 +223,7 @@ fn provider(
         .transpose()?;
     let headers = headers(entry.headers, key)?;
 
-    let api = match (entry.kind, entry.api) {
-        (_, None) | (ProviderKind::OpenAi, Some(RawApi::Chat)) => OpenAiApi::Chat,
-        (ProviderKind::OpenAi, Some(RawApi::Responses)) => OpenAiApi::Responses,
-        (
-            ProviderKind::OpenAiCompatible | ProviderKind::Anthropic | ProviderKind::Gemini,
-            Some(_),
-        ) => {
-            return Err(ConfigError::invalid_with_hint(
-                format!("{key}.api"),
-                format!("a `{}` provider speaks one API only", entry.kind),
-                "`api` chooses between OpenAI's Chat Completions and Responses; only `kind = \"openai\"` has both",
-            ));
-        }
-    };
+    let apis = apis(entry.kind, entry.apis, key)?;
     Ok(ProviderConfig {
         kind: entry.kind,
         name: entry.name,
@@ -245,10 +232,55 @@ fn provider(
         models,
         stream_usage: entry.stream_usage.unwrap_or(true),
         headers,
-        api,
+        apis,
         always_stream: entry.always_stream.unwrap_or(false),
         limits,
     })
+}
+
+/// The OpenAI APIs a provider offers: its own list, or its kind's default.
+fn apis(
+    kind: ProviderKind,
+    raw: Option<Vec<RawApi>>,
+    key: &str,
+) -> Result<Vec<OpenAiApi>, ConfigError> {
+    let key = format!("{key}.apis");
+    let Some(raw) = raw else {
+        return Ok(match kind {
+            ProviderKind::OpenAi => vec![OpenAiApi::Chat, OpenAiApi::Responses],
+            ProviderKind::OpenAiCompatible => vec![OpenAiApi::Chat],
+            ProviderKind::Anthropic | ProviderKind::Gemini => Vec::new(),
+        });
+    };
+    match kind {
+        ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => {}
+        ProviderKind::Anthropic | ProviderKind::Gemini => {
+            return Err(ConfigError::invalid_with_hint(
+                key,
+                format!("a `{kind}` provider speaks its own API only"),
+                "`apis` lists the OpenAI APIs (\"chat\", \"responses\") an OpenAI-style upstream offers",
+            ));
+        }
+    }
+    let mut apis = Vec::with_capacity(raw.len());
+    for api in raw {
+        let api = match api {
+            RawApi::Chat => OpenAiApi::Chat,
+            RawApi::Responses => OpenAiApi::Responses,
+        };
+        if apis.contains(&api) {
+            return Err(ConfigError::invalid(key, "lists an API twice"));
+        }
+        apis.push(api);
+    }
+    if apis.is_empty() {
+        return Err(ConfigError::invalid_with_hint(
+            key,
+            "is empty",
+            "list at least one of \"chat\" and \"responses\"",
+        ));
+    }
+    Ok(apis)
 }
 
 fn api_keys(

@@ -28,6 +28,8 @@ pub use account::{Account, Credential};
 pub struct Provider {
     name: String,
     kind: Kind,
+    /// The dialects the upstream speaks, the primary first.
+    dialects: Vec<Dialect>,
     accounts: Vec<Account>,
     models: Option<Vec<String>>,
     stream_usage: bool,
@@ -40,7 +42,7 @@ pub struct Provider {
 #[derive(Debug)]
 enum Kind {
     OpenAiCompatible(openai_compatible::OpenAiCompatible),
-    OpenAi(openai_compatible::OpenAiCompatible, OpenAiApi),
+    OpenAi(openai_compatible::OpenAiCompatible),
     Anthropic(anthropic::Anthropic),
     Gemini(gemini::Gemini),
 }
@@ -82,15 +84,26 @@ impl Provider {
             ProviderKind::OpenAiCompatible => {
                 Kind::OpenAiCompatible(openai_compatible::OpenAiCompatible::new(config))
             }
-            ProviderKind::OpenAi => {
-                Kind::OpenAi(openai_compatible::OpenAiCompatible::new(config), config.api)
-            }
+            ProviderKind::OpenAi => Kind::OpenAi(openai_compatible::OpenAiCompatible::new(config)),
             ProviderKind::Anthropic => Kind::Anthropic(anthropic::Anthropic::new(config)),
             ProviderKind::Gemini => Kind::Gemini(gemini::Gemini::new(config)),
+        };
+        let dialects = match config.kind {
+            ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => config
+                .apis
+                .iter()
+                .map(|api| match api {
+                    OpenAiApi::Chat => Dialect::OpenAiChat,
+                    OpenAiApi::Responses => Dialect::OpenAiResponses,
+                })
+                .collect(),
+            ProviderKind::Anthropic => vec![Dialect::Anthropic],
+            ProviderKind::Gemini => vec![Dialect::Gemini],
         };
         Ok(Self {
             name: config.name.clone(),
             kind,
+            dialects,
             accounts: Account::from_keys(&config.name, &config.api_keys),
             models: config.models.clone(),
             stream_usage: config.stream_usage,
@@ -109,7 +122,7 @@ impl Provider {
     pub fn kind(&self) -> ProviderKind {
         match self.kind {
             Kind::OpenAiCompatible(_) => ProviderKind::OpenAiCompatible,
-            Kind::OpenAi(..) => ProviderKind::OpenAi,
+            Kind::OpenAi(_) => ProviderKind::OpenAi,
             Kind::Anthropic(_) => ProviderKind::Anthropic,
             Kind::Gemini(_) => ProviderKind::Gemini,
         }
@@ -117,16 +130,8 @@ impl Provider {
 
     /// The dialects the upstream speaks natively; the first is used to
     /// translate for clients that speak none of them.
-    pub fn dialects(&self) -> &'static [Dialect] {
-        match self.kind {
-            Kind::OpenAiCompatible(_) => &[Dialect::OpenAiChat],
-            Kind::OpenAi(_, OpenAiApi::Chat) => &[Dialect::OpenAiChat, Dialect::OpenAiResponses],
-            Kind::OpenAi(_, OpenAiApi::Responses) => {
-                &[Dialect::OpenAiResponses, Dialect::OpenAiChat]
-            }
-            Kind::Anthropic(_) => &[Dialect::Anthropic],
-            Kind::Gemini(_) => &[Dialect::Gemini],
-        }
+    pub fn dialects(&self) -> &[Dialect] {
+        &self.dialects
     }
 
     /// The dialect to talk to the upstream in for a client speaking
@@ -186,10 +191,11 @@ impl Provider {
             (Kind::Gemini(upstream), _) => {
                 upstream.generate_request(account, call.model, call.stream, call.body)
             }
-            (Kind::OpenAi(upstream, _), Dialect::OpenAiResponses) => {
-                upstream.post(account, "responses", call.body)
-            }
-            (Kind::OpenAiCompatible(upstream) | Kind::OpenAi(upstream, _), _) => {
+            (
+                Kind::OpenAiCompatible(upstream) | Kind::OpenAi(upstream),
+                Dialect::OpenAiResponses,
+            ) => upstream.post(account, "responses", call.body),
+            (Kind::OpenAiCompatible(upstream) | Kind::OpenAi(upstream), _) => {
                 upstream.post(account, "chat/completions", call.body)
             }
         }
@@ -209,14 +215,14 @@ impl Provider {
                 Some(upstream.count_request(account, body, client_headers))
             }
             Kind::Gemini(upstream) => Some(upstream.count_request(account, model, body)),
-            Kind::OpenAiCompatible(_) | Kind::OpenAi(..) => None,
+            Kind::OpenAiCompatible(_) | Kind::OpenAi(_) => None,
         }
     }
 
     /// A request for the upstream's model catalog.
     pub fn models_request(&self, account: &Account) -> OutboundRequest {
         match &self.kind {
-            Kind::OpenAiCompatible(upstream) | Kind::OpenAi(upstream, _) => {
+            Kind::OpenAiCompatible(upstream) | Kind::OpenAi(upstream) => {
                 upstream.models_request(account)
             }
             Kind::Anthropic(upstream) => upstream.models_request(account),
@@ -227,7 +233,7 @@ impl Provider {
     /// Reads the upstream's model catalog.
     pub fn parse_models(&self, body: &[u8]) -> Result<Vec<String>, serde_json::Error> {
         match &self.kind {
-            Kind::OpenAiCompatible(_) | Kind::OpenAi(..) => openai_compatible::parse_models(body),
+            Kind::OpenAiCompatible(_) | Kind::OpenAi(_) => openai_compatible::parse_models(body),
             Kind::Anthropic(_) => anthropic::parse_models(body),
             Kind::Gemini(_) => gemini::parse_models(body),
         }
@@ -249,7 +255,7 @@ impl Provider {
     pub fn secrets<'a>(&'a self, account: &'a Account) -> Vec<&'a str> {
         let mut secrets: Vec<&str> = account.credential.secrets().collect();
         match &self.kind {
-            Kind::OpenAiCompatible(upstream) | Kind::OpenAi(upstream, _) => {
+            Kind::OpenAiCompatible(upstream) | Kind::OpenAi(upstream) => {
                 secrets.extend(common::header_secrets(&upstream.headers));
             }
             Kind::Anthropic(upstream) => secrets.extend(upstream.header_secrets()),

@@ -20,7 +20,7 @@ fn config(keys: &[&str]) -> ProviderConfig {
             ("x-title".to_owned(), SecretString::from("subgate")),
             ("x-team-token".to_owned(), SecretString::from("tok-1")),
         ],
-        api: subgate_config::OpenAiApi::Chat,
+        apis: vec![subgate_config::OpenAiApi::Chat],
         always_stream: false,
         limits: UpstreamLimits {
             connect_timeout: Duration::from_secs(1),
@@ -86,7 +86,10 @@ fn openai_speaks_both_apis_and_compatible_servers_one() {
     );
     let mut openai = config(&["sk"]);
     openai.kind = ProviderKind::OpenAi;
-    openai.api = subgate_config::OpenAiApi::Responses;
+    openai.apis = vec![
+        subgate_config::OpenAiApi::Responses,
+        subgate_config::OpenAiApi::Chat,
+    ];
     let openai = Provider::from_config(&openai).unwrap();
     assert_eq!(
         openai.dialect_for(subgate_core::Dialect::OpenAiChat),
