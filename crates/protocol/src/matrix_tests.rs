@@ -315,7 +315,8 @@ fn request_essence(request: &Request) -> Value {
         "tool_choice": format!("{:?}", request.tool_choice),
         "max_tokens": request.max_tokens,
         // Temperature is not compared: Anthropic must drop it while thinking.
-        "thinking": request.reasoning.is_some(),
+        // Thinking is not compared: Anthropic turns it off when the answered
+        // tool call lost its signed thinking (as a Chat Completions client's does).
         "stream": request.stream,
     })
 }

@@ -212,7 +212,7 @@ pub fn encode_request(
 ) -> Vec<u8> {
     let mut body = Map::new();
     body.insert("model".to_owned(), target.model.into());
-    let (max_tokens, thinking) = thinking_and_max_tokens(request, dropped);
+    let (max_tokens, thinking) = thinking_and_max_tokens(request, target, dropped);
     let thinking_on = thinking
         .as_ref()
         .is_some_and(|value| value["type"] != "disabled");
@@ -275,7 +275,11 @@ pub fn encode_request(
 
 /// `max_tokens` and `thinking`, which constrain each other: the budget must
 /// stay below `max_tokens`, and a forced tool call rules thinking out.
-fn thinking_and_max_tokens(request: &Request, dropped: &mut Vec<Dropped>) -> (u64, Option<Value>) {
+fn thinking_and_max_tokens(
+    request: &Request,
+    target: Target<'_>,
+    dropped: &mut Vec<Dropped>,
+) -> (u64, Option<Value>) {
     let mut max_tokens = request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
     let forced_tool = matches!(
         request.tool_choice,
@@ -287,6 +291,12 @@ fn thinking_and_max_tokens(request: &Request, dropped: &mut Vec<Dropped>) -> (u6
         Some(_) if forced_tool => {
             dropped.push(Dropped(
                 "thinking: Anthropic cannot think while a tool call is forced".to_owned(),
+            ));
+            None
+        }
+        Some(_) if !tool_loop_keeps_its_thinking(request, target) => {
+            dropped.push(Dropped(
+                "thinking: the tool call being answered lost its signed thinking, which Anthropic requires".to_owned(),
             ));
             None
         }
@@ -307,6 +317,27 @@ fn thinking_and_max_tokens(request: &Request, dropped: &mut Vec<Dropped>) -> (u6
         }
     };
     (max_tokens, thinking)
+}
+
+/// With thinking on, Anthropic wants the assistant turn whose tool calls
+/// are being answered to start with its signed thinking. A client that
+/// could not keep it (Chat Completions has no place for signatures) cannot
+/// think on this turn.
+fn tool_loop_keeps_its_thinking(request: &Request, target: Target<'_>) -> bool {
+    let Some(last) = request.messages.iter().rev().find(|message| message.role == Role::Assistant) else {
+        return true;
+    };
+    if !last.content.iter().any(|block| matches!(block, Block::ToolUse(_))) {
+        return true;
+    }
+    last.content.iter().any(|block| match block {
+        Block::Thinking(thinking) => thinking
+            .signature
+            .as_ref()
+            .is_some_and(|signature| signature.for_upstream(target.provider).is_some()),
+        Block::RedactedThinking(signature) => signature.for_upstream(target.provider).is_some(),
+        _ => false,
+    })
 }
 
 fn tool_choice_to_wire(request: &Request) -> Option<Value> {

@@ -84,7 +84,7 @@ fn encoding_respects_anthropic_rules() {
     let body: serde_json::Value = serde_json::from_slice(&encode_request(
         &request,
         Target {
-            provider: "p",
+            provider: "claude",
             model: "m",
         },
         &mut dropped,
@@ -95,6 +95,18 @@ fn encoding_respects_anthropic_rules() {
         serde_json::json!({"type": "enabled", "budget_tokens": 3_999})
     );
     assert_eq!(body["tool_choice"], serde_json::Value::Null);
+}
+
+#[test]
+fn thinking_is_off_when_the_answered_tool_call_lost_its_signed_thinking() {
+    let (request, _) = request();
+    let mut dropped = Vec::new();
+    // The fixture's assistant turn is signed by `claude`: another provider
+    // would get no thinking block, so it cannot think.
+    let body: serde_json::Value =
+        serde_json::from_slice(&encode_request(&request, Target { provider: "elsewhere", model: "m" }, &mut dropped)).unwrap();
+    assert_eq!(body["thinking"], serde_json::Value::Null);
+    assert!(dropped.iter().any(|Dropped(what)| what.starts_with("thinking: the tool call")));
 }
 
 fn request_with_tools_only() -> (Request, Vec<Dropped>) {
