@@ -9,7 +9,9 @@
 )]
 
 mod cli;
+mod clients;
 mod errors;
+mod matrix;
 mod passthrough;
 mod postgres;
 mod process;

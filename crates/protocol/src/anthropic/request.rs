@@ -324,10 +324,19 @@ fn thinking_and_max_tokens(
 /// could not keep it (Chat Completions has no place for signatures) cannot
 /// think on this turn.
 fn tool_loop_keeps_its_thinking(request: &Request, target: Target<'_>) -> bool {
-    let Some(last) = request.messages.iter().rev().find(|message| message.role == Role::Assistant) else {
+    let Some(last) = request
+        .messages
+        .iter()
+        .rev()
+        .find(|message| message.role == Role::Assistant)
+    else {
         return true;
     };
-    if !last.content.iter().any(|block| matches!(block, Block::ToolUse(_))) {
+    if !last
+        .content
+        .iter()
+        .any(|block| matches!(block, Block::ToolUse(_)))
+    {
         return true;
     }
     last.content.iter().any(|block| match block {

@@ -103,10 +103,21 @@ fn thinking_is_off_when_the_answered_tool_call_lost_its_signed_thinking() {
     let mut dropped = Vec::new();
     // The fixture's assistant turn is signed by `claude`: another provider
     // would get no thinking block, so it cannot think.
-    let body: serde_json::Value =
-        serde_json::from_slice(&encode_request(&request, Target { provider: "elsewhere", model: "m" }, &mut dropped)).unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&encode_request(
+        &request,
+        Target {
+            provider: "elsewhere",
+            model: "m",
+        },
+        &mut dropped,
+    ))
+    .unwrap();
     assert_eq!(body["thinking"], serde_json::Value::Null);
-    assert!(dropped.iter().any(|Dropped(what)| what.starts_with("thinking: the tool call")));
+    assert!(
+        dropped
+            .iter()
+            .any(|Dropped(what)| what.starts_with("thinking: the tool call"))
+    );
 }
 
 fn request_with_tools_only() -> (Request, Vec<Dropped>) {
