@@ -10,12 +10,14 @@ use subgate_testkit::{TestGateway, http_client};
 use crate::support::post_raw;
 
 async fn gateway(providers: &[(&str, &str, &MockUpstream, &str)]) -> TestGateway {
+    use std::fmt::Write as _;
     let mut config = String::new();
     for (kind, name, mock, extra) in providers {
-        config.push_str(&format!(
-            "[[providers]]\nkind = \"{kind}\"\nname = \"{name}\"\nbase_url = \"{}\"\nmodels = [\"{name}-model\"]\n{extra}\n",
+        let _ = writeln!(
+            config,
+            "[[providers]]\nkind = \"{kind}\"\nname = \"{name}\"\nbase_url = \"{}\"\nmodels = [\"{name}-model\"]\n{extra}",
             mock.url()
-        ));
+        );
     }
     TestGateway::start(&config).await
 }
