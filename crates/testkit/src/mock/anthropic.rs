@@ -63,7 +63,7 @@ pub(super) async fn messages(
     body: Bytes,
 ) -> Response {
     let index = record(&state, method, &uri, headers.clone(), body.clone());
-    let scenario = state.next_scenario();
+    let scenario = state.next_scenario(&body);
     let mut guard = begin(&state, index, &scenario).await;
     if let Some(refusal) = check(&state, &headers) {
         guard.complete();

@@ -69,7 +69,7 @@ pub(super) async fn call(
             &json!({"totalTokens": prompt_tokens(&request)}),
         );
     }
-    let scenario = state.next_scenario();
+    let scenario = state.next_scenario(&body);
     let mut guard = begin(&state, index, &scenario).await;
     if let Some(refusal) = check(&state, &headers) {
         guard.complete();

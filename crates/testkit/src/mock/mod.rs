@@ -63,6 +63,8 @@ struct State {
     requests: Mutex<Vec<RecordedRequest>>,
     outcomes: Mutex<Vec<Outcome>>,
     queue: Mutex<VecDeque<Scenario>>,
+    /// Scenarios chosen by what the request body says.
+    rules: Mutex<Vec<(String, Scenario)>>,
     default: Mutex<Scenario>,
     models: Mutex<Vec<String>>,
     required_key: Mutex<Option<String>>,
@@ -85,10 +87,18 @@ impl State {
         requests.len() - 1
     }
 
-    fn next_scenario(&self) -> Scenario {
-        lock(&self.queue)
-            .pop_front()
-            .unwrap_or_else(|| lock(&self.default).clone())
+    fn next_scenario(&self, body: &[u8]) -> Scenario {
+        if let Some(scenario) = lock(&self.queue).pop_front() {
+            return scenario;
+        }
+        let text = String::from_utf8_lossy(body);
+        lock(&self.rules)
+            .iter()
+            .find(|(needle, _)| text.contains(needle.as_str()))
+            .map_or_else(
+                || lock(&self.default).clone(),
+                |(_, scenario)| scenario.clone(),
+            )
     }
 
     fn set_outcome(&self, index: usize, outcome: Outcome) {
@@ -228,6 +238,13 @@ impl MockUpstream {
     /// The next request gets `scenario` (queued scenarios are used in order).
     pub fn enqueue(&self, scenario: Scenario) {
         lock(&self.state.queue).push_back(scenario);
+    }
+
+    /// Requests with no queued scenario whose body contains `needle` get
+    /// `scenario` (the first matching rule wins). Lets a client steer the
+    /// mock through what it asks, as the SDK suite does.
+    pub fn when_body_contains(&self, needle: &str, scenario: Scenario) {
+        lock(&self.state.rules).push((needle.to_owned(), scenario));
     }
 
     /// Requests with no queued scenario get this one.

@@ -80,7 +80,7 @@ pub(super) async fn chat(
     body: Bytes,
 ) -> Response {
     let index = record(&state, method, &uri, headers.clone(), body.clone());
-    let scenario = state.next_scenario();
+    let scenario = state.next_scenario(&body);
     let mut guard = begin(&state, index, &scenario).await;
     if let Some(refusal) = check_key(&state, &headers) {
         guard.complete();
