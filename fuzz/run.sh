@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs every fuzz target briefly on the stable toolchain (no sanitizer).
+#   fuzz/run.sh            # 60 seconds per target
+#   fuzz/run.sh 600 sse    # ten minutes on one target
+# Needs cargo-fuzz (`cargo install cargo-fuzz --locked`) and a C++ compiler
+# for libFuzzer. Crashes land in fuzz/artifacts/<target>/; the corpus grows in
+# fuzz/corpus/<target>/ (both ignored by git).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+seconds="${1:-60}"
+shift || true
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  mapfile -t targets < <(cargo fuzz list)
+fi
+
+fixtures=../crates/protocol/fixtures
+
+# Starts a target's corpus from the protocol fixtures: request bodies as
+# they are, streams behind two bytes that choose the chunk cuts.
+seed() {
+  local target="$1" dir="corpus/$1" dialect
+  mkdir -p "$dir"
+  case "$target" in
+    request_*)
+      dialect="${target#request_}"
+      cp "$fixtures/$dialect/request.json" "$dir/seed-request.json"
+      ;;
+    stream_*)
+      dialect="${target#stream_}"
+      { printf '\x06\x1f'; cat "$fixtures/$dialect/stream.sse"; } >"$dir/seed-stream"
+      ;;
+    sse)
+      for dialect in "$fixtures"/*/; do
+        dialect="$(basename "$dialect")"
+        { printf '\x02\x0b'; cat "$fixtures/$dialect/stream.sse"; } >"$dir/seed-$dialect"
+      done
+      ;;
+  esac
+}
+
+for target in "${targets[@]}"; do
+  printf '\n== %s (%ss)\n' "$target" "$seconds"
+  seed "$target"
+  cargo fuzz run "$target" -s none "corpus/$target" -- \
+    -max_total_time="$seconds" -max_len=16384 -print_final_stats=1
+done

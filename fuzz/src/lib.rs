@@ -1,0 +1,223 @@
+//! What the fuzz targets check, shared so each target is one line.
+//!
+//! Every target takes arbitrary bytes. Stream inputs start with two bytes
+//! that choose where the rest is cut into chunks, because the network may
+//! cut anywhere and the decoders promise the same events whatever the cuts.
+//! Beyond "no panic", each check asserts a property that must hold for every
+//! input: the same events however the bytes were cut, raw bytes that add up
+//! to the input, and encoded requests that are JSON.
+
+use subgate_core::Dialect;
+use subgate_protocol::canonical::{Aggregator, Event, ReplyMeta};
+use subgate_protocol::codec::{StreamEncoder, Target};
+use subgate_protocol::dispatch::{self, ClientStream, DIALECTS, RequestLine};
+use subgate_protocol::gemini::ArrayFraming;
+use subgate_protocol::openai_chat::ChatUpstream;
+use subgate_protocol::passthrough::{BodyHead, Tap};
+use subgate_protocol::sse::{SseDecoder, SseError};
+
+/// Larger than any input the fuzzer makes, so no limit is hit and cut
+/// invariance holds exactly.
+const MAX_EVENT_BYTES: usize = 1 << 20;
+
+/// Splits a fuzz input into a cutting pattern and the stream itself.
+fn chunks(data: &[u8]) -> (Vec<&[u8]>, &[u8]) {
+    let (pattern, body) = match data {
+        [a, b, rest @ ..] => ([*a, *b], rest),
+        _ => ([1, 1], data),
+    };
+    let mut pieces = Vec::new();
+    let mut rest = body;
+    let mut turn = 0;
+    while !rest.is_empty() {
+        // Chunk lengths cycle through the two pattern bytes (1..=256).
+        let len = (usize::from(pattern[turn % 2]) + 1).min(rest.len());
+        let (piece, tail) = rest.split_at(len);
+        pieces.push(piece);
+        rest = tail;
+        turn += 1;
+    }
+    (pieces, body)
+}
+
+/// What the SSE decoder made of a stream.
+#[derive(Debug, PartialEq, Eq)]
+struct SseOutcome {
+    events: Vec<(Option<String>, String)>,
+    error: Option<SseError>,
+}
+
+fn decode_sse(pieces: &[&[u8]], body: &[u8]) -> SseOutcome {
+    let mut decoder = SseDecoder::new(MAX_EVENT_BYTES);
+    let mut events = Vec::new();
+    let mut raw = Vec::new();
+    for piece in pieces {
+        decoder.push(piece);
+        loop {
+            match decoder.next_event() {
+                Ok(Some(event)) => {
+                    events.push((event.event.map(str::to_owned), event.data.to_owned()));
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    return SseOutcome {
+                        events,
+                        error: Some(error),
+                    };
+                }
+            }
+            raw.extend_from_slice(&decoder.take_decoded());
+        }
+        raw.extend_from_slice(&decoder.take_decoded());
+    }
+    // Every byte is either in a taken event block or still pending.
+    assert_eq!(raw.len() + decoder.pending_len(), body.len());
+    assert_eq!(raw, body[..raw.len()]);
+    SseOutcome {
+        events,
+        error: None,
+    }
+}
+
+/// The SSE decoder: the same events and errors whatever the cuts, and raw
+/// bytes that add up to the input.
+///
+/// # Panics
+///
+/// When either does not hold: that is the finding.
+pub fn sse(data: &[u8]) {
+    let (pieces, body) = chunks(data);
+    let cut = decode_sse(&pieces, body);
+    let whole = decode_sse(&[body], body);
+    assert_eq!(cut, whole);
+}
+
+/// A client request: decoded, read for pass-through, and written for every
+/// upstream dialect as JSON.
+///
+/// # Panics
+///
+/// When an encoded request is not JSON: that is the finding.
+pub fn request(dialect: Dialect, data: &[u8]) {
+    let line = RequestLine {
+        model: Some("fuzz-model"),
+        stream: data.len().is_multiple_of(2),
+        sse: true,
+    };
+    if let Ok(head) = BodyHead::parse(dialect, data, line) {
+        for meter in [false, true] {
+            if let Some(body) = head.upstream_body(dialect, "upstream-model", meter) {
+                assert_json(body.as_bytes());
+            }
+        }
+    }
+    let mut dropped = Vec::new();
+    let Ok(request) = dispatch::decode_request(dialect, data, line, &mut dropped) else {
+        return;
+    };
+    let target = Target {
+        provider: "fuzz",
+        model: "upstream-model",
+    };
+    for upstream in DIALECTS {
+        for max_completion_tokens in [false, true] {
+            let chat = ChatUpstream {
+                max_completion_tokens,
+            };
+            let body = dispatch::encode_request(upstream, &request, target, chat, &mut dropped);
+            assert_json(&body);
+        }
+    }
+}
+
+fn assert_json(body: &[u8]) {
+    if let Err(error) = serde_json::from_slice::<serde_json::Value>(body) {
+        panic!(
+            "an encoded request is not JSON ({error}): {}",
+            String::from_utf8_lossy(body)
+        );
+    }
+}
+
+/// What decoding a stream produced.
+struct Decoded {
+    events: Vec<Event<'static>>,
+    complete: bool,
+}
+
+/// Decodes an upstream stream cut into `pieces`, writing every event for
+/// each client dialect and aggregating it as it goes.
+fn decode_stream(dialect: Dialect, pieces: &[&[u8]]) -> Decoded {
+    let meta = ReplyMeta {
+        id: "fuzz".to_owned(),
+        created: 0,
+        model: "fuzz-model".to_owned(),
+    };
+    let mut encoders: Vec<Box<dyn StreamEncoder>> = Vec::new();
+    for client in DIALECTS {
+        for (include_usage, sse) in [(false, false), (true, true)] {
+            let options = ClientStream { include_usage, sse };
+            encoders.push(dispatch::stream_encoder(client, meta.clone(), options));
+        }
+    }
+    let mut decoder = dispatch::stream_decoder(dialect, "fuzz", MAX_EVENT_BYTES);
+    let mut events = Vec::new();
+    let mut aggregator = Aggregator::default();
+    let mut out = Vec::new();
+    let mut emit = |event: Event<'_>| {
+        for encoder in &mut encoders {
+            encoder.encode(&event, &mut out);
+        }
+        out.clear();
+        let event = event.into_owned();
+        aggregator.push(event.clone());
+        events.push(event);
+    };
+    let mut complete = true;
+    for piece in pieces {
+        if decoder.feed(piece, &mut emit).is_err() {
+            complete = false;
+            break;
+        }
+    }
+    if complete && decoder.finish(&mut emit).is_err() {
+        complete = false;
+    }
+    let _ = aggregator.finish();
+    Decoded { events, complete }
+}
+
+/// Meters the stream as a pass-through would, re-framing Gemini as an
+/// array.
+fn tap(dialect: Dialect, pieces: &[&[u8]]) {
+    let mut decoder = SseDecoder::new(MAX_EVENT_BYTES);
+    let mut tap = Tap::new(dialect, false);
+    let mut framing = ArrayFraming::default();
+    let mut out = Vec::new();
+    for piece in pieces {
+        decoder.push(piece);
+        while let Ok(Some(event)) = decoder.next_event() {
+            let _ = tap.observe(event.event, event.data);
+            framing.element(event.data, &mut out);
+        }
+        let _ = decoder.take_decoded();
+    }
+    framing.close(&mut out);
+    let _ = (tap.usage(), tap.is_complete(), tap.error());
+}
+
+/// An upstream stream: decoded, re-encoded, aggregated and metered without
+/// panicking, and the same events whatever the cuts when it decodes at all.
+///
+/// # Panics
+///
+/// When the events depend on the cuts: that is the finding.
+pub fn stream(dialect: Dialect, data: &[u8]) {
+    let (pieces, body) = chunks(data);
+    let cut = decode_stream(dialect, &pieces);
+    let whole = decode_stream(dialect, &[body]);
+    if cut.complete && whole.complete {
+        assert_eq!(cut.events, whole.events);
+    }
+    tap(dialect, &pieces);
+}
