@@ -186,6 +186,12 @@ pub(crate) async fn refusal(
             read.message
         )
     };
+    // 529 is Anthropic's own "overloaded"; other clients know it as 503.
+    let status = if status.as_u16() == 529 && client != Dialect::Anthropic {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        status
+    };
     let mut error =
         GatewayError::upstream(status, failure.class, message, None, failure.retry_after);
     if status == StatusCode::TOO_MANY_REQUESTS {

@@ -256,6 +256,7 @@ async fn pair(client: Dialect, upstream: Dialect) {
     }
     pair.errors_and_stops().await;
     pair.metered().await;
+    pair.statuses().await;
 }
 
 struct Pair<'a> {
@@ -435,6 +436,28 @@ impl Pair<'_> {
             String::from_utf8_lossy(&reply.bytes)
         );
 
+        self.mock.enqueue(
+            Scenario::reply("an answer the upstream gives up on")
+                .pieces(4)
+                .end(StreamEnd::Error {
+                    after: 2,
+                    message: "the upstream is overloaded",
+                }),
+        );
+        let reply = send(
+            &self.upstreams.gateway,
+            self.client,
+            &first_turn(self.model, true),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{label}");
+        let failure = read(self.client, true, &reply.bytes).expect_err(label);
+        assert!(
+            failure.message.contains("the upstream is overloaded"),
+            "{label}: the in-stream error lost its message: {failure:?}\n{}",
+            String::from_utf8_lossy(&reply.bytes)
+        );
+
         for stream in [false, true] {
             self.mock
                 .enqueue(Scenario::reply("cut short").stop(Stop::MaxTokens));
@@ -456,8 +479,8 @@ impl Pair<'_> {
     /// Every request was metered with its dialects and the upstream's counts.
     async fn metered(&self) {
         let label = &self.label;
-        let rows = self.upstreams.gateway.usage(8).await;
-        assert_eq!(rows.len(), 8, "{label}");
+        let rows = self.upstreams.gateway.usage(9).await;
+        assert_eq!(rows.len(), 9, "{label}");
         for row in &rows {
             assert_eq!(row.client_dialect, self.client.as_str(), "{label}");
             assert_eq!(
@@ -476,6 +499,149 @@ impl Pair<'_> {
             "{label}: {ok:?}"
         );
     }
+}
+
+/// How each client dialect names an upstream's error status: the status
+/// it gets (Anthropic clients always get the upstream's), OpenAI's `type`,
+/// Anthropic's `error.type`, Gemini's `status`.
+const STATUSES: [(u16, u16, &str, &str, &str); 11] = [
+    (
+        400,
+        400,
+        "invalid_request_error",
+        "invalid_request_error",
+        "INVALID_ARGUMENT",
+    ),
+    (
+        401,
+        401,
+        "authentication_error",
+        "authentication_error",
+        "UNAUTHENTICATED",
+    ),
+    (
+        403,
+        403,
+        "permission_error",
+        "permission_error",
+        "PERMISSION_DENIED",
+    ),
+    (
+        404,
+        404,
+        "invalid_request_error",
+        "not_found_error",
+        "NOT_FOUND",
+    ),
+    (
+        413,
+        413,
+        "invalid_request_error",
+        "request_too_large",
+        "INVALID_ARGUMENT",
+    ),
+    (
+        429,
+        429,
+        "rate_limit_error",
+        "rate_limit_error",
+        "RESOURCE_EXHAUSTED",
+    ),
+    (500, 500, "upstream_error", "api_error", "INTERNAL"),
+    (502, 502, "upstream_error", "api_error", "UNAVAILABLE"),
+    (503, 503, "server_error", "overloaded_error", "UNAVAILABLE"),
+    (504, 504, "timeout_error", "api_error", "DEADLINE_EXCEEDED"),
+    // Anthropic's "overloaded": other clients know it as 503.
+    (529, 503, "server_error", "overloaded_error", "UNAVAILABLE"),
+];
+
+impl Pair<'_> {
+    /// Every error status an upstream answers with reaches the client with
+    /// its status, in the client's shape and with the upstream's message;
+    /// on a pass-through the upstream's own body comes back unchanged.
+    async fn statuses(&self) {
+        for (sent, expected, openai, anthropic, gemini) in STATUSES {
+            let label = format!("{}, upstream status {sent}", self.label);
+            let message = format!("the upstream says {sent}");
+            let body = status_error_body(self.upstream, sent, &message);
+            self.mock.enqueue(Scenario::error(sent, &body));
+            let reply = send(
+                &self.upstreams.gateway,
+                self.client,
+                &first_turn(self.model, false),
+            )
+            .await;
+            if self.client == self.upstream {
+                assert_eq!(reply.status, sent, "{label}");
+                assert_eq!(String::from_utf8_lossy(&reply.bytes), body, "{label}");
+                continue;
+            }
+            // Anthropic clients know 529 as it is.
+            let expected = if self.client == Dialect::Anthropic {
+                sent
+            } else {
+                expected
+            };
+            assert_eq!(reply.status, expected, "{label}");
+            let value: Value = serde_json::from_slice(&reply.bytes).expect(&label);
+            let (field, name) = match self.client {
+                Dialect::OpenAiChat | Dialect::OpenAiResponses => (&value["error"]["type"], openai),
+                Dialect::Anthropic => {
+                    assert_eq!(value["type"], "error", "{label}");
+                    (&value["error"]["type"], anthropic)
+                }
+                Dialect::Gemini => {
+                    assert_eq!(value["error"]["code"], expected, "{label}");
+                    (&value["error"]["status"], gemini)
+                }
+            };
+            assert_eq!(field, name, "{label}: {value}");
+            assert!(
+                value["error"]["message"]
+                    .as_str()
+                    .is_some_and(|text| text.contains(&message)),
+                "{label}: {value}"
+            );
+        }
+    }
+}
+
+/// An error body as each upstream writes it for `status`.
+fn status_error_body(upstream: Dialect, status: u16, message: &str) -> String {
+    let (openai, anthropic, gemini) = match status {
+        400 | 413 => (
+            "invalid_request_error",
+            "invalid_request_error",
+            "INVALID_ARGUMENT",
+        ),
+        401 => (
+            "invalid_request_error",
+            "authentication_error",
+            "UNAUTHENTICATED",
+        ),
+        403 => (
+            "invalid_request_error",
+            "permission_error",
+            "PERMISSION_DENIED",
+        ),
+        404 => ("invalid_request_error", "not_found_error", "NOT_FOUND"),
+        429 => ("requests", "rate_limit_error", "RESOURCE_EXHAUSTED"),
+        503 | 529 => ("server_error", "overloaded_error", "UNAVAILABLE"),
+        504 => ("server_error", "api_error", "DEADLINE_EXCEEDED"),
+        _ => ("server_error", "api_error", "INTERNAL"),
+    };
+    match upstream {
+        Dialect::OpenAiChat | Dialect::OpenAiResponses => {
+            json!({"error": {"message": message, "type": openai, "param": null, "code": null}})
+        }
+        Dialect::Anthropic => {
+            json!({"type": "error", "error": {"type": anthropic, "message": message}})
+        }
+        Dialect::Gemini => {
+            json!({"error": {"code": status, "message": message, "status": gemini}})
+        }
+    }
+    .to_string()
 }
 
 fn upstream_name(upstream: Dialect) -> &'static str {

@@ -125,7 +125,18 @@ pub(super) async fn messages(
         output,
         &scenario,
     );
-    stream(events, &scenario, guard, "text/event-stream")
+    stream(
+        events,
+        &scenario,
+        guard,
+        "text/event-stream",
+        &|message, _| {
+            named(
+                "error",
+                &json!({"type": "error", "error": {"type": "overloaded_error", "message": message}}),
+            )
+        },
+    )
 }
 
 fn block(output: &Output) -> Value {

@@ -141,15 +141,20 @@ enum Step {
     Abort,
 }
 
+/// How a mock writes a failure in its stream: the message and how many
+/// events came before it (Responses numbers its events).
+pub(crate) type StreamFailure<'a> = &'a dyn Fn(&str, usize) -> Bytes;
+
 /// Streams `events` as the scenario says: delays between events, a clean
-/// cut or a reset after some content events, a malformed event in place of
-/// one. The guard marks the request complete at the end, cancelled if the
-/// caller leaves first.
+/// cut, a reset or an in-stream error after some content events, a
+/// malformed event in place of one. The guard marks the request complete at
+/// the end, cancelled if the caller leaves first.
 pub(crate) fn stream(
     events: Vec<Wire>,
     scenario: &Scenario,
     guard: OutcomeGuard,
     content_type: &'static str,
+    failure: StreamFailure<'_>,
 ) -> Response {
     let mut steps = Vec::with_capacity(events.len() + 1);
     let mut content_seen = 0;
@@ -161,7 +166,14 @@ pub(crate) fn stream(
                     steps.push(Step::Abort);
                     break;
                 }
-                StreamEnd::Complete | StreamEnd::Cut { .. } | StreamEnd::Reset { .. } => {}
+                StreamEnd::Error { after, message } if content_seen == after => {
+                    steps.push(Step::Data(failure(message, steps.len())));
+                    break;
+                }
+                StreamEnd::Complete
+                | StreamEnd::Cut { .. }
+                | StreamEnd::Reset { .. }
+                | StreamEnd::Error { .. } => {}
             }
             if scenario.malformed_at == Some(content_seen) {
                 content_seen += 1;

@@ -125,6 +125,14 @@ pub(super) async fn call(
                 } else {
                     "application/json"
                 },
+                &|message, sent| {
+                    let error = json!({"error": {"code": 503, "message": message, "status": "UNAVAILABLE"}});
+                    Bytes::from(match (sse, sent) {
+                        (true, _) => format!("data: {error}\r\n\r\n"),
+                        (false, 0) => format!("[{error}]"),
+                        (false, _) => format!(",\r\n{error}]"),
+                    })
+                },
             )
         }
         _ => {

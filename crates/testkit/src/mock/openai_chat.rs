@@ -112,7 +112,17 @@ pub(super) async fn chat(
     }
     let include_usage = request["stream_options"]["include_usage"].as_bool() == Some(true);
     let events = stream_events(&model, &outputs, finish, &usage, include_usage, &scenario);
-    stream(events, &scenario, guard, "text/event-stream")
+    stream(
+        events,
+        &scenario,
+        guard,
+        "text/event-stream",
+        &|message, _| {
+            data(
+                &json!({"error": {"message": message, "type": "server_error", "param": null, "code": null}}),
+            )
+        },
+    )
 }
 
 fn finish_reason(outputs: &[Output], stop: Option<&Stop>) -> &'static str {

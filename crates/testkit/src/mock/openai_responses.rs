@@ -77,7 +77,21 @@ pub(super) async fn responses(
         return response;
     }
     let events = stream_events(&model, &outputs, &done, encrypted, &scenario);
-    stream(events, &scenario, guard, "text/event-stream")
+    let failed = response(&model, "failed", &json!([]), &Value::Null, &Value::Null);
+    stream(
+        events,
+        &scenario,
+        guard,
+        "text/event-stream",
+        &|message, sequence| {
+            let mut failed = failed.clone();
+            failed["error"] = json!({"code": "server_error", "message": message});
+            named(
+                "response.failed",
+                &json!({"type": "response.failed", "sequence_number": sequence, "response": failed}),
+            )
+        },
+    )
 }
 
 fn response(model: &str, status: &str, output: &Value, usage: &Value, incomplete: &Value) -> Value {

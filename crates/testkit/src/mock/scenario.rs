@@ -20,6 +20,16 @@ pub enum StreamEnd {
         /// Content events sent before the reset.
         after: usize,
     },
+    /// After this many content events the upstream reports a failure in
+    /// the stream, as its API does (Anthropic's `event: error` with
+    /// `overloaded_error`, Responses' `response.failed`, an error object in
+    /// a Chat or Gemini chunk), and ends the body.
+    Error {
+        /// Content events sent before the error.
+        after: usize,
+        /// The error's message.
+        message: &'static str,
+    },
 }
 
 /// One thing a mock's answer contains, in order.
