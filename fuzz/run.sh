@@ -4,7 +4,8 @@
 #   fuzz/run.sh 600 sse    # ten minutes on one target
 # Needs cargo-fuzz (`cargo install cargo-fuzz --locked`) and a C++ compiler
 # for libFuzzer. Crashes land in fuzz/artifacts/<target>/; the corpus grows in
-# fuzz/corpus/<target>/ (both ignored by git).
+# fuzz/corpus/<target>/ (both ignored by git). Inputs that once failed are
+# kept in fuzz/regressions/<target>/ and seed every run.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -17,11 +18,15 @@ fi
 
 fixtures=../crates/protocol/fixtures
 
-# Starts a target's corpus from the protocol fixtures: request bodies as
-# they are, streams behind two bytes that choose the chunk cuts.
+# Starts a target's corpus from the protocol fixtures (request bodies as
+# they are, streams behind two bytes that choose the chunk cuts) and from
+# the committed regressions, inputs that once failed.
 seed() {
   local target="$1" dir="corpus/$1" dialect
   mkdir -p "$dir"
+  if [ -d "regressions/$target" ]; then
+    cp regressions/"$target"/* "$dir/"
+  fi
   case "$target" in
     request_*)
       dialect="${target#request_}"
