@@ -151,14 +151,24 @@ fn essence(response: &Response) -> Essence {
 
 /// The upstream's bytes → the client's bytes → read back.
 fn through(upstream: Dialect, client: Dialect, cuts: &[usize]) -> Response {
+    through_with(upstream, client, &scenario(), cuts)
+}
+
+/// [`through`] for any answer.
+fn through_with(
+    upstream: Dialect,
+    client: Dialect,
+    answer: &[Event<'_>],
+    cuts: &[usize],
+) -> Response {
     let client_options = ClientStream {
         include_usage: true,
         sse: true,
     };
-    // The upstream writes the scenario in its dialect...
+    // The upstream writes the answer in its dialect...
     let wire = encode(
         &mut *dispatch::stream_encoder(upstream, meta(), client_options),
-        &scenario(),
+        answer,
     );
     // ...the gateway reads it, cut anywhere, and writes it for the client...
     let (events, finished) = decode_in_pieces(
@@ -408,5 +418,318 @@ fn thinking_goes_back_only_to_the_upstream_that_signed_it() {
             "{upstream}: another provider must not get it"
         );
         assert!(!dropped.is_empty(), "{upstream}: dropping it is reported");
+    }
+}
+
+/// A request with the features only some dialects have: a URL image,
+/// parallel tool calls, an error result, a named tool choice, stop
+/// sequences and a JSON schema for the answer.
+fn features() -> Request {
+    let call = |id: &str, name: &str, input: &str| {
+        Block::ToolUse(ToolUse {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            input: input.to_owned(),
+        })
+    };
+    let result = |id: &str, text: &str, is_error: bool| {
+        Block::ToolResult(ToolResult {
+            tool_use_id: id.to_owned(),
+            name: None,
+            content: vec![Block::text(text)],
+            is_error,
+        })
+    };
+    let tool = |name: &str| Tool {
+        name: name.to_owned(),
+        description: None,
+        parameters: json!({"type": "object", "properties": {"city": {"type": "string"}}}),
+        strict: None,
+    };
+    Request {
+        model: "any".to_owned(),
+        system: vec![SystemPart {
+            text: "Answer in French.".to_owned(),
+            cache: None,
+        }],
+        messages: vec![
+            Message {
+                role: Role::User,
+                content: vec![
+                    Block::text("Weather and time where this was taken?"),
+                    Block::Image(crate::canonical::Image {
+                        source: Source::Url {
+                            url: "https://example.com/paris.jpg".to_owned(),
+                            media_type: None,
+                        },
+                        detail: None,
+                    }),
+                ],
+            },
+            Message {
+                role: Role::Assistant,
+                content: vec![
+                    call("call_1", "get_weather", r#"{"city":"Paris"}"#),
+                    call("call_2", "get_time", r#"{"city":"Paris"}"#),
+                ],
+            },
+            Message {
+                role: Role::User,
+                content: vec![
+                    result("call_1", "18 degrees", false),
+                    result("call_2", "clock unavailable", true),
+                ],
+            },
+        ],
+        tools: vec![tool("get_weather"), tool("get_time")],
+        tool_choice: Some(ToolChoice::Tool("get_weather".to_owned())),
+        max_tokens: Some(1_000),
+        stop: vec!["END".to_owned()],
+        output_format: Some(crate::canonical::OutputFormat::JsonSchema {
+            name: "report".to_owned(),
+            schema: json!({"type": "object", "properties": {"summary": {"type": "string"}}, "required": ["summary"]}),
+            strict: Some(true),
+        }),
+        ..Request::default()
+    }
+}
+
+/// Which of the features a dialect can say.
+struct Says {
+    error_results: bool,
+    stop_sequences: bool,
+    output_schema: bool,
+}
+
+fn says(dialect: Dialect) -> Says {
+    Says {
+        // Chat Completions and Responses tool outputs have no error flag.
+        error_results: matches!(dialect, Dialect::Anthropic | Dialect::Gemini),
+        // The Responses API has no stop sequences.
+        stop_sequences: dialect != Dialect::OpenAiResponses,
+        // Anthropic's Messages API has no structured-output mode here.
+        output_schema: dialect != Dialect::Anthropic,
+    }
+}
+
+/// The features as a request carries them, each only where both sides of
+/// the pair can say it.
+fn feature_essence(request: &Request, both: &Says) -> Value {
+    let mut images = Vec::new();
+    let mut calls = Vec::new();
+    let mut results = Vec::new();
+    for block in request.messages.iter().flat_map(|message| &message.content) {
+        match block {
+            Block::Image(image) => images.push(match &image.source {
+                Source::Url { url, .. } => url.clone(),
+                Source::Base64 { .. } => "base64".to_owned(),
+            }),
+            Block::ToolUse(tool) => calls.push(json!([
+                tool.name,
+                serde_json::from_str::<Value>(&tool.input).unwrap()
+            ])),
+            Block::ToolResult(result) => {
+                let text = crate::canonical::joined_text(&result.content);
+                // Without a flag on one side, the failure is said in the text.
+                results.push(if both.error_results || !result.is_error {
+                    json!([text, result.is_error])
+                } else {
+                    json!([format!("Error: {text}"), false])
+                });
+            }
+            _ => {}
+        }
+    }
+    let schema = match &request.output_format {
+        Some(crate::canonical::OutputFormat::JsonSchema { schema, .. }) if both.output_schema => {
+            schema.clone()
+        }
+        _ => Value::Null,
+    };
+    json!({
+        "images": images,
+        "calls": calls,
+        "results": results,
+        "tool_choice": format!("{:?}", request.tool_choice),
+        "stop": if both.stop_sequences { request.stop.clone() } else { Vec::new() },
+        "schema": schema,
+    })
+}
+
+#[test]
+fn every_pair_carries_what_both_sides_can_say() {
+    let line = RequestLine {
+        model: Some("any"),
+        stream: false,
+        sse: false,
+    };
+    let target = Target {
+        provider: "up",
+        model: "any",
+    };
+    for client in DIALECTS {
+        let sent = dispatch::encode_request(
+            client,
+            &features(),
+            target,
+            ChatUpstream::default(),
+            &mut Vec::new(),
+        );
+        let read = dispatch::decode_request(client, &sent, line, &mut Vec::new()).unwrap();
+        for upstream in DIALECTS {
+            let (from, to) = (says(client), says(upstream));
+            let both = Says {
+                error_results: from.error_results && to.error_results,
+                stop_sequences: from.stop_sequences && to.stop_sequences,
+                output_schema: from.output_schema && to.output_schema,
+            };
+            let mut dropped = Vec::new();
+            let forwarded = dispatch::encode_request(
+                upstream,
+                &read,
+                target,
+                ChatUpstream::default(),
+                &mut dropped,
+            );
+            let received = dispatch::decode_request(upstream, &forwarded, line, &mut Vec::new())
+                .unwrap_or_else(|error| panic!("{client} → {upstream}: {error}"));
+            assert_eq!(
+                feature_essence(&received, &both),
+                feature_essence(&features(), &both),
+                "{client} → {upstream}\n{}",
+                String::from_utf8_lossy(&forwarded)
+            );
+            // What the upstream cannot say was dropped on purpose, and said so.
+            if from.stop_sequences && !to.stop_sequences || from.output_schema && !to.output_schema
+            {
+                assert!(
+                    !dropped.is_empty(),
+                    "{client} → {upstream}: nothing reported"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_pair_keeps_the_reasoning_effort() {
+    use crate::canonical::Effort;
+    let line = RequestLine {
+        model: Some("any"),
+        stream: false,
+        sse: false,
+    };
+    let target = Target {
+        provider: "up",
+        model: "any",
+    };
+    for effort in [Effort::Low, Effort::Medium, Effort::High] {
+        let request = Request {
+            model: "any".to_owned(),
+            messages: vec![Message {
+                role: Role::User,
+                content: vec![Block::text("Think about it.")],
+            }],
+            max_tokens: Some(64_000),
+            reasoning: Some(Reasoning::Effort(effort)),
+            ..Request::default()
+        };
+        for client in DIALECTS {
+            let sent = dispatch::encode_request(
+                client,
+                &request,
+                target,
+                ChatUpstream::default(),
+                &mut Vec::new(),
+            );
+            let read = dispatch::decode_request(client, &sent, line, &mut Vec::new()).unwrap();
+            for upstream in DIALECTS {
+                let forwarded = dispatch::encode_request(
+                    upstream,
+                    &read,
+                    target,
+                    ChatUpstream::default(),
+                    &mut Vec::new(),
+                );
+                let received =
+                    dispatch::decode_request(upstream, &forwarded, line, &mut Vec::new()).unwrap();
+                let level = match received.reasoning {
+                    Some(Reasoning::Effort(level)) => Some(level),
+                    Some(Reasoning::Budget(budget)) => Some(Effort::from_budget(budget)),
+                    _ => None,
+                };
+                assert_eq!(
+                    level,
+                    Some(effort),
+                    "{client} → {upstream}: {}",
+                    String::from_utf8_lossy(&forwarded)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_pair_reports_stops_and_token_details_both_sides_have() {
+    // A text answer that ends on a stop sequence, with cached and
+    // reasoning tokens in its usage.
+    let answer = vec![
+        Event::Start {
+            id: Some("up-2".into()),
+            model: Some("up-model".into()),
+        },
+        Event::BlockStart {
+            index: 0,
+            kind: BlockKind::Text,
+        },
+        Event::Delta {
+            index: 0,
+            delta: Delta::Text("Done".into()),
+        },
+        Event::BlockStop { index: 0 },
+        Event::Stop {
+            reason: StopReason::StopSequence,
+            sequence: Some("END".into()),
+        },
+        Event::Usage(Usage {
+            input_tokens: 300,
+            output_tokens: 90,
+            cache_read_tokens: 200,
+            cache_write_tokens: 0,
+            reasoning_tokens: 60,
+        }),
+        Event::End,
+    ];
+    // Only Anthropic tells a stop sequence from a natural end; Anthropic has
+    // no count of reasoning tokens.
+    let reasons_tokens = |dialect: Dialect| dialect != Dialect::Anthropic;
+    for upstream in DIALECTS {
+        for client in DIALECTS {
+            let got = through_with(upstream, client, &answer, &[]);
+            let label = format!("{upstream} → {client}");
+            let anthropic_both = upstream == Dialect::Anthropic && client == Dialect::Anthropic;
+            if anthropic_both {
+                assert_eq!(got.stop_reason, StopReason::StopSequence, "{label}");
+                assert_eq!(got.stop_sequence.as_deref(), Some("END"), "{label}");
+            } else {
+                assert_eq!(got.stop_reason, StopReason::EndTurn, "{label}");
+            }
+            let usage = got.usage.unwrap_or_else(|| panic!("{label}: no usage"));
+            assert_eq!(
+                (
+                    usage.input_tokens,
+                    usage.output_tokens,
+                    usage.cache_read_tokens
+                ),
+                (300, 90, 200),
+                "{label}"
+            );
+            let reasoning = if reasons_tokens(upstream) && reasons_tokens(client) {
+                60
+            } else {
+                0
+            };
+            assert_eq!(usage.reasoning_tokens, reasoning, "{label}");
+        }
     }
 }
