@@ -16,17 +16,18 @@ use subgate_testkit::mock::{MockUpstream, Output, Scenario, Stop, StreamEnd};
 
 use crate::clients::{line, read, send};
 
-/// The four upstreams, one per dialect, behind one gateway.
-struct Upstreams {
-    chat: MockUpstream,
-    responses: MockUpstream,
-    anthropic: MockUpstream,
-    gemini: MockUpstream,
-    gateway: TestGateway,
+/// The four upstreams, one per dialect, behind one gateway, serving
+/// `chat-model`, `responses-model`, `claude-model` and `gemini-model`.
+pub(crate) struct Upstreams {
+    pub(crate) chat: MockUpstream,
+    pub(crate) responses: MockUpstream,
+    pub(crate) anthropic: MockUpstream,
+    pub(crate) gemini: MockUpstream,
+    pub(crate) gateway: TestGateway,
 }
 
 impl Upstreams {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let (chat, responses, anthropic, gemini) = (
             MockUpstream::openai().await,
             MockUpstream::openai().await,

@@ -7,8 +7,9 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde_json::Value;
-use subgate_testkit::TestGateway;
 use subgate_testkit::mock::{MockUpstream, Output, Scenario};
+
+use crate::matrix::Upstreams;
 
 /// The behaviours the suite asks for by what its prompts say.
 fn steer(mock: &MockUpstream, upstream: &str) {
@@ -54,50 +55,16 @@ async fn the_official_sdks_work_against_every_upstream_dialect() {
         );
         return;
     };
-    let (chat, responses, anthropic, gemini) = (
-        MockUpstream::openai().await,
-        MockUpstream::openai().await,
-        MockUpstream::anthropic().await,
-        MockUpstream::gemini().await,
-    );
+    let upstreams = Upstreams::start().await;
     for (mock, name) in [
-        (&chat, "chat"),
-        (&responses, "responses"),
-        (&anthropic, "anthropic"),
-        (&gemini, "gemini"),
+        (&upstreams.chat, "chat"),
+        (&upstreams.responses, "responses"),
+        (&upstreams.anthropic, "anthropic"),
+        (&upstreams.gemini, "gemini"),
     ] {
         steer(mock, name);
     }
-    let gateway = TestGateway::start(&format!(
-        r#"
-        [[providers]]
-        kind = "openai-compatible"
-        name = "chat"
-        base_url = "{}"
-        models = ["chat-model"]
-        [[providers]]
-        kind = "openai"
-        name = "responses"
-        base_url = "{}"
-        apis = ["responses"]
-        models = ["responses-model"]
-        [[providers]]
-        kind = "anthropic"
-        name = "anthropic"
-        base_url = "{}"
-        models = ["claude-model"]
-        [[providers]]
-        kind = "gemini"
-        name = "gemini"
-        base_url = "{}"
-        models = ["gemini-model"]
-        "#,
-        chat.url(),
-        responses.url(),
-        anthropic.url(),
-        gemini.url()
-    ))
-    .await;
+    let gateway = &upstreams.gateway;
 
     let suite = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sdk-tests/suite.py");
     let run = tokio::process::Command::new(python)

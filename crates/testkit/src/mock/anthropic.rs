@@ -13,8 +13,8 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{Value, json};
 
 use super::common::{
-    Wire, add_headers, begin, fragments, json_response, named, output_words, record,
-    scenario_error, stream, words,
+    Gate, Wire, add_headers, admit, fragments, json_response, named, output_words, record, stream,
+    words,
 };
 use super::{Output, Scenario, State, Stop, lock};
 
@@ -63,23 +63,20 @@ pub(super) async fn messages(
     body: Bytes,
 ) -> Response {
     let index = record(&state, method, &uri, headers.clone(), body.clone());
-    let scenario = state.next_scenario(&body);
-    let mut guard = begin(&state, index, &scenario).await;
-    if let Some(refusal) = check(&state, &headers) {
-        guard.complete();
-        return refusal;
-    }
-    if let Some(error) = scenario_error(&scenario, &headers, "x-api-key") {
-        guard.complete();
-        return error;
-    }
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
-        guard.complete();
-        return anthropic_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            "The request body is not valid JSON.",
-        );
+    let gate = Gate {
+        check,
+        credential: "x-api-key",
+        not_json: || {
+            anthropic_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "The request body is not valid JSON.",
+            )
+        },
+    };
+    let (scenario, mut guard, request) = match admit(&state, index, &headers, &body, &gate).await {
+        Ok(admitted) => admitted,
+        Err(answer) => return answer,
     };
     if !request["max_tokens"].is_u64() {
         guard.complete();

@@ -52,11 +52,7 @@ pub(crate) fn add_headers(response: &mut Response, scenario: &Scenario) {
 /// The scenario's error answer, if it has one. `{authorization}` in the
 /// body becomes the credential the request carried (in `credential`'s
 /// header), as a careless upstream would echo it.
-pub(crate) fn scenario_error(
-    scenario: &Scenario,
-    headers: &HeaderMap,
-    credential: &str,
-) -> Option<Response> {
+fn scenario_error(scenario: &Scenario, headers: &HeaderMap, credential: &str) -> Option<Response> {
     let (status, template) = scenario.error.as_ref()?;
     let sent = headers
         .get(credential)
@@ -220,7 +216,44 @@ pub(crate) fn stream(
 }
 
 /// Waits the scenario's first-byte delay; returns the guard for the request.
-pub(crate) async fn begin(state: &Arc<State>, index: usize, scenario: &Scenario) -> OutcomeGuard {
+/// How a mock's API turns a request away: its own checks (key, version
+/// header), the header its credential travels in, and its answer to a body
+/// that is not JSON.
+pub(crate) struct Gate {
+    pub(crate) check: fn(&State, &HeaderMap) -> Option<Response>,
+    pub(crate) credential: &'static str,
+    pub(crate) not_json: fn() -> Response,
+}
+
+/// What every generation handler does first: picks the request's scenario
+/// (waiting out its first-byte delay), runs the API's checks and the
+/// scenario's scripted error, and reads the body as JSON. `Err` is the
+/// answer to send; the request is then already marked complete.
+pub(crate) async fn admit(
+    state: &Arc<State>,
+    index: usize,
+    headers: &HeaderMap,
+    body: &[u8],
+    gate: &Gate,
+) -> Result<(Scenario, OutcomeGuard, Value), Response> {
+    let scenario = state.next_scenario(body);
+    let mut guard = begin(state, index, &scenario).await;
+    let refusal = (gate.check)(state, headers)
+        .or_else(|| scenario_error(&scenario, headers, gate.credential));
+    let request = match refusal {
+        Some(refusal) => Err(refusal),
+        None => serde_json::from_slice::<Value>(body).map_err(|_| (gate.not_json)()),
+    };
+    match request {
+        Ok(request) => Ok((scenario, guard, request)),
+        Err(answer) => {
+            guard.complete();
+            Err(answer)
+        }
+    }
+}
+
+async fn begin(state: &Arc<State>, index: usize, scenario: &Scenario) -> OutcomeGuard {
     let guard = OutcomeGuard::new(state.clone(), index);
     if !scenario.first_byte_delay.is_zero() {
         tokio::time::sleep(scenario.first_byte_delay).await;

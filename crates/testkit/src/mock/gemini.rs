@@ -13,7 +13,7 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{Value, json};
 
 use super::common::{
-    Wire, add_headers, begin, json_response, output_words, record, scenario_error, stream, words,
+    Gate, Wire, add_headers, admit, json_response, output_words, record, stream, words,
 };
 use super::{Output, Scenario, State, Stop, lock};
 
@@ -69,23 +69,20 @@ pub(super) async fn call(
             &json!({"totalTokens": prompt_tokens(&request)}),
         );
     }
-    let scenario = state.next_scenario(&body);
-    let mut guard = begin(&state, index, &scenario).await;
-    if let Some(refusal) = check(&state, &headers) {
-        guard.complete();
-        return refusal;
-    }
-    if let Some(error) = scenario_error(&scenario, &headers, "x-goog-api-key") {
-        guard.complete();
-        return error;
-    }
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
-        guard.complete();
-        return google_error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_ARGUMENT",
-            "Invalid JSON payload received.",
-        );
+    let gate = Gate {
+        check,
+        credential: "x-goog-api-key",
+        not_json: || {
+            google_error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                "Invalid JSON payload received.",
+            )
+        },
+    };
+    let (scenario, mut guard, request) = match admit(&state, index, &headers, &body, &gate).await {
+        Ok(admitted) => admitted,
+        Err(answer) => return answer,
     };
     let outputs = scenario.answer();
     let usage = json!({

@@ -12,8 +12,8 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{Value, json};
 
 use super::common::{
-    Wire, add_headers, begin, data, fragments, json_response, output_words, record, scenario_error,
-    stream, words,
+    Gate, Wire, add_headers, admit, data, fragments, json_response, output_words, record, stream,
+    words,
 };
 use super::{Output, Scenario, State, Stop, lock};
 
@@ -35,6 +35,20 @@ pub(super) fn openai_error(
 }
 
 /// `None` when the request may pass, else the 401 OpenAI sends.
+/// How both OpenAI APIs turn a request away.
+pub(super) const OPENAI_GATE: Gate = Gate {
+    check: check_key,
+    credential: "authorization",
+    not_json: || {
+        openai_error(
+            StatusCode::BAD_REQUEST,
+            "We could not parse the JSON body of your request.",
+            "invalid_request_error",
+            None,
+        )
+    },
+};
+
 pub(super) fn check_key(state: &State, headers: &HeaderMap) -> Option<Response> {
     let required = lock(&state.required_key).clone()?;
     let sent = headers
@@ -80,25 +94,11 @@ pub(super) async fn chat(
     body: Bytes,
 ) -> Response {
     let index = record(&state, method, &uri, headers.clone(), body.clone());
-    let scenario = state.next_scenario(&body);
-    let mut guard = begin(&state, index, &scenario).await;
-    if let Some(refusal) = check_key(&state, &headers) {
-        guard.complete();
-        return refusal;
-    }
-    if let Some(error) = scenario_error(&scenario, &headers, "authorization") {
-        guard.complete();
-        return error;
-    }
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
-        guard.complete();
-        return openai_error(
-            StatusCode::BAD_REQUEST,
-            "We could not parse the JSON body of your request.",
-            "invalid_request_error",
-            None,
-        );
-    };
+    let (scenario, mut guard, request) =
+        match admit(&state, index, &headers, &body, &OPENAI_GATE).await {
+            Ok(admitted) => admitted,
+            Err(answer) => return answer,
+        };
     let model = request["model"].as_str().unwrap_or_default().to_owned();
     let outputs = scenario.answer();
     let usage = usage(words(&request["messages"]), output_words(&outputs));

@@ -11,10 +11,9 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{Value, json};
 
 use super::common::{
-    Wire, add_headers, begin, fragments, json_response, named, output_words, record,
-    scenario_error, stream, words,
+    Wire, add_headers, admit, fragments, json_response, named, output_words, record, stream, words,
 };
-use super::openai_chat::{check_key, openai_error};
+use super::openai_chat::OPENAI_GATE;
 use super::{Output, Scenario, State, Stop};
 
 const ID: &str = "resp_mock";
@@ -27,25 +26,11 @@ pub(super) async fn responses(
     body: Bytes,
 ) -> Response {
     let index = record(&state, method, &uri, headers.clone(), body.clone());
-    let scenario = state.next_scenario(&body);
-    let mut guard = begin(&state, index, &scenario).await;
-    if let Some(refusal) = check_key(&state, &headers) {
-        guard.complete();
-        return refusal;
-    }
-    if let Some(error) = scenario_error(&scenario, &headers, "authorization") {
-        guard.complete();
-        return error;
-    }
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
-        guard.complete();
-        return openai_error(
-            StatusCode::BAD_REQUEST,
-            "We could not parse the JSON body of your request.",
-            "invalid_request_error",
-            None,
-        );
-    };
+    let (scenario, mut guard, request) =
+        match admit(&state, index, &headers, &body, &OPENAI_GATE).await {
+            Ok(admitted) => admitted,
+            Err(answer) => return answer,
+        };
     let model = request["model"].as_str().unwrap_or_default().to_owned();
     let encrypted = request["include"].as_array().is_some_and(|include| {
         include
