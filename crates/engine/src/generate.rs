@@ -10,6 +10,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use subgate_core::{Dialect, RequestId, mask};
 use subgate_http::InboundResponse;
 use subgate_protocol::canonical::{Dropped, ReplyMeta};
+use subgate_protocol::error::client_status;
 use subgate_protocol::passthrough::{BodyHead, upstream_error};
 use subgate_providers::{Account, Call, Provider};
 
@@ -186,12 +187,7 @@ pub(crate) async fn refusal(
             read.message
         )
     };
-    // 529 is Anthropic's own "overloaded"; other clients know it as 503.
-    let status = if status.as_u16() == 529 && client != Dialect::Anthropic {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        status
-    };
+    let status = StatusCode::from_u16(client_status(client, status.as_u16())).unwrap_or(status);
     let mut error =
         GatewayError::upstream(status, failure.class, message, None, failure.retry_after);
     if status == StatusCode::TOO_MANY_REQUESTS {

@@ -78,6 +78,16 @@ impl ErrorReport<'_> {
     }
 }
 
+/// The status a client of `dialect` gets for an upstream's `status`:
+/// Anthropic's own 529 "overloaded" is 503 to every other client.
+pub fn client_status(dialect: Dialect, status: u16) -> u16 {
+    if status == 529 && dialect != Dialect::Anthropic {
+        503
+    } else {
+        status
+    }
+}
+
 fn openai_type(kind: ErrorKind) -> &'static str {
     match kind {
         ErrorKind::InvalidRequest | ErrorKind::NotFound | ErrorKind::RequestTooLarge => {
@@ -148,6 +158,19 @@ mod tests {
             REPORT.to_value(Dialect::Anthropic),
             json!({"type": "error", "error": {"type": "not_found_error", "message": "model `x` is not served here"}})
         );
+    }
+
+    #[test]
+    fn only_anthropic_clients_see_529() {
+        assert_eq!(client_status(Dialect::Anthropic, 529), 529);
+        for dialect in [
+            Dialect::OpenAiChat,
+            Dialect::OpenAiResponses,
+            Dialect::Gemini,
+        ] {
+            assert_eq!(client_status(dialect, 529), 503);
+            assert_eq!(client_status(dialect, 429), 429);
+        }
     }
 
     #[test]
