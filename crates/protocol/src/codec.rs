@@ -2,6 +2,7 @@
 //! conversions take.
 
 use crate::canonical::Event;
+use crate::sse::SseDecoder;
 
 /// Why an upstream stream could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,6 +18,25 @@ pub trait StreamDecoder: Send {
 
     /// The upstream body ended. Fails when the stream was not complete.
     fn finish(&mut self, emit: &mut dyn FnMut(Event<'_>)) -> Result<(), DecodeError>;
+}
+
+/// The loop every SSE-based stream decoder runs: feeds `chunk` to `sse`,
+/// hands each event it completes (`event:` name, data) to `on_event`, then
+/// lets the decoded bytes go (a decoder keeps no raw bytes).
+pub(crate) fn feed_sse(
+    sse: &mut SseDecoder,
+    chunk: &[u8],
+    mut on_event: impl FnMut(Option<&str>, &str) -> Result<(), DecodeError>,
+) -> Result<(), DecodeError> {
+    sse.push(chunk);
+    while let Some(event) = sse
+        .next_event()
+        .map_err(|error| DecodeError(error.to_string()))?
+    {
+        on_event(event.event, event.data)?;
+    }
+    sse.discard(sse.decoded_len());
+    Ok(())
 }
 
 /// Canonical events → client bytes, appended to `out`.

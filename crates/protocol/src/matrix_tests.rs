@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 use subgate_core::{Dialect, Usage};
 
 use crate::canonical::{
-    Block, BlockKind, Delta, Event, Message, Reasoning, ReplyMeta, Request, Response, Role,
-    Signature, Source, StopReason, SystemPart, Thinking, Tool, ToolChoice, ToolResult, ToolUse,
+    Block, BlockKind, Delta, Dropped, Event, Message, Reasoning, ReplyMeta, Request, Response,
+    Role, Signature, Source, StopReason, SystemPart, Thinking, Tool, ToolChoice, ToolResult,
+    ToolUse,
 };
 use crate::codec::Target;
 use crate::dispatch::{self, ClientStream, DIALECTS, RequestLine};
@@ -331,39 +332,41 @@ fn request_essence(request: &Request) -> Value {
     })
 }
 
+/// One hop of a request: `request` written in `dialect` and read back, as
+/// a client sends it to the gateway or the gateway to an upstream. Returns
+/// what was read, the bytes that travelled, and what the writer dropped.
+fn hop(dialect: Dialect, request: &Request) -> (Request, Vec<u8>, Vec<Dropped>) {
+    let line = RequestLine {
+        model: Some("any"),
+        stream: request.stream,
+        sse: request.stream,
+    };
+    let target = Target {
+        provider: "up",
+        model: "any",
+    };
+    let mut dropped = Vec::new();
+    let bytes = dispatch::encode_request(
+        dialect,
+        request,
+        target,
+        ChatUpstream::default(),
+        &mut dropped,
+    );
+    let read = dispatch::decode_request(dialect, &bytes, line, &mut Vec::new())
+        .unwrap_or_else(|error| panic!("{dialect}: {error}\n{}", String::from_utf8_lossy(&bytes)));
+    (read, bytes, dropped)
+}
+
 #[test]
 fn every_pair_asks_the_same_question() {
     let expected = request_essence(&conversation());
-    let line = RequestLine {
-        model: Some("any"),
-        stream: true,
-        sse: true,
-    };
     for client in DIALECTS {
-        // The client sends the conversation in its dialect...
-        let target = Target {
-            provider: "up",
-            model: "any",
-        };
-        let sent = dispatch::encode_request(
-            client,
-            &conversation(),
-            target,
-            ChatUpstream::default(),
-            &mut Vec::new(),
-        );
-        let read = dispatch::decode_request(client, &sent, line, &mut Vec::new()).unwrap();
+        // The client sends the conversation in its dialect; the gateway
+        // writes what it read for the upstream, which reads it.
+        let (read, _, _) = hop(client, &conversation());
         for upstream in DIALECTS {
-            // ...the gateway writes it for the upstream, which reads it.
-            let forwarded = dispatch::encode_request(
-                upstream,
-                &read,
-                target,
-                ChatUpstream::default(),
-                &mut Vec::new(),
-            );
-            let received = dispatch::decode_request(upstream, &forwarded, line, &mut Vec::new())
-                .unwrap_or_else(|error| panic!("{client} → {upstream}: {error}"));
+            let (received, _, _) = hop(upstream, &read);
             assert_eq!(
                 request_essence(&received),
                 expected,
@@ -558,24 +561,8 @@ fn feature_essence(request: &Request, both: &Says) -> Value {
 
 #[test]
 fn every_pair_carries_what_both_sides_can_say() {
-    let line = RequestLine {
-        model: Some("any"),
-        stream: false,
-        sse: false,
-    };
-    let target = Target {
-        provider: "up",
-        model: "any",
-    };
     for client in DIALECTS {
-        let sent = dispatch::encode_request(
-            client,
-            &features(),
-            target,
-            ChatUpstream::default(),
-            &mut Vec::new(),
-        );
-        let read = dispatch::decode_request(client, &sent, line, &mut Vec::new()).unwrap();
+        let (read, _, _) = hop(client, &features());
         for upstream in DIALECTS {
             let (from, to) = (says(client), says(upstream));
             let both = Says {
@@ -583,16 +570,7 @@ fn every_pair_carries_what_both_sides_can_say() {
                 stop_sequences: from.stop_sequences && to.stop_sequences,
                 output_schema: from.output_schema && to.output_schema,
             };
-            let mut dropped = Vec::new();
-            let forwarded = dispatch::encode_request(
-                upstream,
-                &read,
-                target,
-                ChatUpstream::default(),
-                &mut dropped,
-            );
-            let received = dispatch::decode_request(upstream, &forwarded, line, &mut Vec::new())
-                .unwrap_or_else(|error| panic!("{client} → {upstream}: {error}"));
+            let (received, forwarded, dropped) = hop(upstream, &read);
             assert_eq!(
                 feature_essence(&received, &both),
                 feature_essence(&features(), &both),
@@ -614,15 +592,6 @@ fn every_pair_carries_what_both_sides_can_say() {
 #[test]
 fn every_pair_keeps_the_reasoning_effort() {
     use crate::canonical::Effort;
-    let line = RequestLine {
-        model: Some("any"),
-        stream: false,
-        sse: false,
-    };
-    let target = Target {
-        provider: "up",
-        model: "any",
-    };
     for effort in [Effort::Low, Effort::Medium, Effort::High] {
         let request = Request {
             model: "any".to_owned(),
@@ -635,24 +604,9 @@ fn every_pair_keeps_the_reasoning_effort() {
             ..Request::default()
         };
         for client in DIALECTS {
-            let sent = dispatch::encode_request(
-                client,
-                &request,
-                target,
-                ChatUpstream::default(),
-                &mut Vec::new(),
-            );
-            let read = dispatch::decode_request(client, &sent, line, &mut Vec::new()).unwrap();
+            let (read, _, _) = hop(client, &request);
             for upstream in DIALECTS {
-                let forwarded = dispatch::encode_request(
-                    upstream,
-                    &read,
-                    target,
-                    ChatUpstream::default(),
-                    &mut Vec::new(),
-                );
-                let received =
-                    dispatch::decode_request(upstream, &forwarded, line, &mut Vec::new()).unwrap();
+                let (received, forwarded, _) = hop(upstream, &read);
                 let level = match received.reasoning {
                     Some(Reasoning::Effort(level)) => Some(level),
                     Some(Reasoning::Budget(budget)) => Some(Effort::from_budget(budget)),

@@ -10,7 +10,7 @@ use super::response::{stop_from_wire, stop_to_wire};
 use super::wire::WireUsage;
 use super::{tool_id, usage_from_wire};
 use crate::canonical::{BlockKind, Delta, Event, ReplyMeta, Signature, StopReason, StreamError};
-use crate::codec::{DecodeError, StreamDecoder, StreamEncoder};
+use crate::codec::{DecodeError, StreamDecoder, StreamEncoder, feed_sse};
 use crate::error::ErrorKind;
 use crate::sse::{SseDecoder, write_event};
 
@@ -331,18 +331,10 @@ impl DecodeState {
 
 impl StreamDecoder for AnthropicStreamDecoder {
     fn feed(&mut self, chunk: &[u8], emit: &mut dyn FnMut(Event<'_>)) -> Result<(), DecodeError> {
-        self.sse.push(chunk);
-        loop {
-            let event = self
-                .sse
-                .next_event()
-                .map_err(|error| DecodeError(error.to_string()))?;
-            let Some(event) = event else { break };
-            self.state.on_event(event.event, event.data, emit)?;
-        }
-        let decoded = self.sse.decoded_len();
-        self.sse.discard(decoded);
-        Ok(())
+        let state = &mut self.state;
+        feed_sse(&mut self.sse, chunk, |event, data| {
+            state.on_event(event, data, emit)
+        })
     }
 
     fn finish(&mut self, _emit: &mut dyn FnMut(Event<'_>)) -> Result<(), DecodeError> {

@@ -13,7 +13,7 @@ use subgate_core::Usage;
 
 use super::{stop_from_wire, stop_to_wire, usage_from_wire, usage_to_wire};
 use crate::canonical::{BlockKind, Delta, Event, ReplyMeta, Signature, StopReason, StreamError};
-use crate::codec::{DecodeError, StreamDecoder, StreamEncoder};
+use crate::codec::{DecodeError, StreamDecoder, StreamEncoder, feed_sse};
 use crate::error::{ErrorKind, ErrorReport};
 use crate::sse::SseDecoder;
 
@@ -223,23 +223,16 @@ impl DecodeState {
 
 impl StreamDecoder for GeminiStreamDecoder {
     fn feed(&mut self, chunk: &[u8], emit: &mut dyn FnMut(Event<'_>)) -> Result<(), DecodeError> {
-        self.sse.push(chunk);
-        loop {
-            let event = self
-                .sse
-                .next_event()
-                .map_err(|error| DecodeError(error.to_string()))?;
-            let Some(event) = event else { break };
-            let value: Value = serde_json::from_str(event.data).map_err(|error| {
+        let state = &mut self.state;
+        feed_sse(&mut self.sse, chunk, |_, data| {
+            let value: Value = serde_json::from_str(data).map_err(|error| {
                 DecodeError(format!(
                     "the upstream sent a chunk that is not valid: {error}"
                 ))
             })?;
-            self.state.on_chunk(&value, emit);
-        }
-        let decoded = self.sse.decoded_len();
-        self.sse.discard(decoded);
-        Ok(())
+            state.on_chunk(&value, emit);
+            Ok(())
+        })
     }
 
     fn finish(&mut self, emit: &mut dyn FnMut(Event<'_>)) -> Result<(), DecodeError> {

@@ -7,7 +7,7 @@ use subgate_core::Usage;
 
 use super::wire::{WireUsage, stop_from_wire, stop_to_wire, usage_to_wire};
 use crate::canonical::{BlockKind, Delta, Event, ReplyMeta, Signature, StopReason, StreamError};
-use crate::codec::{DecodeError, StreamDecoder, StreamEncoder};
+use crate::codec::{DecodeError, StreamDecoder, StreamEncoder, feed_sse};
 use crate::error::{ErrorKind, ErrorReport};
 use crate::sse::SseDecoder;
 
@@ -318,18 +318,8 @@ impl DecodeState {
 
 impl StreamDecoder for ChatStreamDecoder {
     fn feed(&mut self, chunk: &[u8], emit: &mut dyn FnMut(Event<'_>)) -> Result<(), DecodeError> {
-        self.sse.push(chunk);
-        loop {
-            let event = self
-                .sse
-                .next_event()
-                .map_err(|error| DecodeError(error.to_string()))?;
-            let Some(event) = event else { break };
-            self.state.on_data(event.data, emit)?;
-        }
-        let decoded = self.sse.decoded_len();
-        self.sse.discard(decoded);
-        Ok(())
+        let state = &mut self.state;
+        feed_sse(&mut self.sse, chunk, |_, data| state.on_data(data, emit))
     }
 
     fn finish(&mut self, emit: &mut dyn FnMut(Event<'_>)) -> Result<(), DecodeError> {

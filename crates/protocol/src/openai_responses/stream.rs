@@ -13,7 +13,7 @@ use crate::canonical::{
     Block, BlockKind, Delta, Event, ReplyMeta, Signature, StopReason, StreamError, Text, Thinking,
     ToolUse,
 };
-use crate::codec::{DecodeError, StreamDecoder, StreamEncoder};
+use crate::codec::{DecodeError, StreamDecoder, StreamEncoder, feed_sse};
 use crate::error::ErrorKind;
 use crate::sse::SseDecoder;
 
@@ -359,18 +359,10 @@ fn error_kind(code: Option<&str>) -> ErrorKind {
 
 impl StreamDecoder for ResponsesStreamDecoder {
     fn feed(&mut self, chunk: &[u8], emit: &mut dyn FnMut(Event<'_>)) -> Result<(), DecodeError> {
-        self.sse.push(chunk);
-        loop {
-            let event = self
-                .sse
-                .next_event()
-                .map_err(|error| DecodeError(error.to_string()))?;
-            let Some(event) = event else { break };
-            self.state.on_event(event.event, event.data, emit)?;
-        }
-        let decoded = self.sse.decoded_len();
-        self.sse.discard(decoded);
-        Ok(())
+        let state = &mut self.state;
+        feed_sse(&mut self.sse, chunk, |event, data| {
+            state.on_event(event, data, emit)
+        })
     }
 
     fn finish(&mut self, _emit: &mut dyn FnMut(Event<'_>)) -> Result<(), DecodeError> {
