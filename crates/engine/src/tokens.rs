@@ -8,11 +8,10 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderValue, StatusCode};
-use serde_json::{Value, json};
-use subgate_core::Dialect;
 use subgate_protocol::canonical::{Block, Request};
 use subgate_protocol::codec::Target;
-use subgate_protocol::dispatch::{self, RequestLine};
+use subgate_protocol::count;
+use subgate_protocol::dispatch;
 use subgate_protocol::passthrough::BodyHead;
 use tiktoken_rs::CoreBPE;
 
@@ -36,7 +35,10 @@ impl Engine {
         let model = target.upstream_model.as_str();
 
         let mut dropped = Vec::new();
-        let canonical = || decode_count_request(client, &request, &head.model, &mut Vec::new());
+        let canonical = || {
+            count::decode_request(client, &request.body, &head.model, &mut Vec::new())
+                .map_err(GatewayError::invalid)
+        };
         let upstream_body = if upstream == client {
             head.upstream_body(client, model, false)
                 .map_or_else(|| request.body.clone(), Bytes::from)
@@ -53,13 +55,13 @@ impl Engine {
                 &mut dropped,
             );
             log_dropped(provider.name(), &dropped);
-            Bytes::from(count_body(upstream, model, &generate))
+            Bytes::from(count::upstream_body(upstream, model, &generate))
         };
         let client_headers = (upstream == client).then_some(&request.headers);
         let Some(outbound) = provider.count_request(account, model, upstream_body, client_headers)
         else {
             let tokens = estimate(&canonical()?);
-            return Ok(json_reply(count_reply(client, tokens)));
+            return Ok(json_reply(count::encode_reply(client, tokens)));
         };
         let response = provider
             .transport()
@@ -77,85 +79,11 @@ impl Engine {
         if upstream == client {
             return Ok(json_reply(whole.to_vec()));
         }
-        let tokens = read_count(upstream, &whole).ok_or_else(|| {
+        let tokens = count::read_count(upstream, &whole).ok_or_else(|| {
             GatewayError::unreadable(provider.name(), "its token count is missing")
         })?;
-        Ok(json_reply(count_reply(client, tokens)))
+        Ok(json_reply(count::encode_reply(client, tokens)))
     }
-}
-
-/// A count request read as the generation request it describes. Gemini's
-/// may wrap it in `generateContentRequest`.
-fn decode_count_request(
-    client: Dialect,
-    request: &ClientRequest,
-    model: &str,
-    dropped: &mut Vec<subgate_protocol::canonical::Dropped>,
-) -> Result<Request, GatewayError> {
-    let line = RequestLine {
-        model: Some(model),
-        stream: false,
-        sse: false,
-    };
-    if client == Dialect::Gemini
-        && let Ok(value) = serde_json::from_slice::<Value>(&request.body)
-        && let Some(inner) = value.get("generateContentRequest")
-    {
-        let body = serde_json::to_vec(inner).unwrap_or_default();
-        return dispatch::decode_request(client, &body, line, dropped)
-            .map_err(GatewayError::invalid);
-    }
-    dispatch::decode_request(client, &request.body, line, dropped).map_err(GatewayError::invalid)
-}
-
-/// A generation body in `upstream`'s dialect → its count request body.
-fn count_body(upstream: Dialect, model: &str, generate: &[u8]) -> Vec<u8> {
-    let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(generate) else {
-        return generate.to_vec();
-    };
-    match upstream {
-        Dialect::Anthropic => {
-            // count_tokens takes what shapes the prompt, nothing about output.
-            for key in [
-                "max_tokens",
-                "stream",
-                "temperature",
-                "top_p",
-                "top_k",
-                "stop_sequences",
-                "metadata",
-            ] {
-                body.remove(key);
-            }
-            serde_json::to_vec(&Value::Object(body)).unwrap_or_default()
-        }
-        Dialect::Gemini => {
-            body.insert("model".to_owned(), format!("models/{model}").into());
-            serde_json::to_vec(&json!({"generateContentRequest": body})).unwrap_or_default()
-        }
-        Dialect::OpenAiChat | Dialect::OpenAiResponses => generate.to_vec(),
-    }
-}
-
-/// The count in an upstream's count answer.
-fn read_count(upstream: Dialect, body: &[u8]) -> Option<u64> {
-    let value: Value = serde_json::from_slice(body).ok()?;
-    match upstream {
-        Dialect::Anthropic => value["input_tokens"].as_u64(),
-        Dialect::Gemini => value["totalTokens"].as_u64(),
-        Dialect::OpenAiChat | Dialect::OpenAiResponses => None,
-    }
-}
-
-/// A count answer in the client's dialect.
-fn count_reply(client: Dialect, tokens: u64) -> Vec<u8> {
-    let value = match client {
-        Dialect::Gemini => json!({"totalTokens": tokens}),
-        Dialect::Anthropic | Dialect::OpenAiChat | Dialect::OpenAiResponses => {
-            json!({"input_tokens": tokens})
-        }
-    };
-    value.to_string().into_bytes()
 }
 
 fn json_reply(body: Vec<u8>) -> Reply {
@@ -233,28 +161,5 @@ mod tests {
         let (short, long) = (estimate(&short), estimate(&long));
         assert!((1..5).contains(&short), "{short}");
         assert!(long > 150, "{long}");
-    }
-
-    #[test]
-    fn count_bodies_take_each_upstream_shape() {
-        let anthropic = count_body(
-            Dialect::Anthropic,
-            "claude",
-            br#"{"model":"claude","max_tokens":10,"messages":[],"stream":true}"#,
-        );
-        assert_eq!(anthropic, br#"{"model":"claude","messages":[]}"#);
-        let gemini = count_body(Dialect::Gemini, "gemini-2.5-pro", br#"{"contents":[]}"#);
-        assert_eq!(
-            gemini,
-            br#"{"generateContentRequest":{"contents":[],"model":"models/gemini-2.5-pro"}}"#
-        );
-        assert_eq!(
-            read_count(Dialect::Gemini, br#"{"totalTokens":31}"#),
-            Some(31)
-        );
-        assert_eq!(
-            count_reply(Dialect::Anthropic, 31),
-            br#"{"input_tokens":31}"#
-        );
     }
 }

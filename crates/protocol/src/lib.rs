@@ -12,6 +12,7 @@
 pub mod anthropic;
 pub mod canonical;
 pub mod codec;
+pub mod count;
 pub mod dispatch;
 pub mod error;
 pub mod gemini;
