@@ -15,9 +15,10 @@ use futures_util::Stream;
 use http::HeaderMap;
 use http::HeaderValue;
 use http::header::CONTENT_TYPE;
-use subgate_core::{Dialect, FailureClass};
+use subgate_core::FailureClass;
 use subgate_http::{ResponseBody, TransportError};
-use subgate_protocol::error::{ErrorKind, ErrorReport};
+use subgate_protocol::dispatch::{self, ClientStream};
+use subgate_protocol::error::ErrorKind;
 use subgate_protocol::gemini::ArrayFraming;
 use subgate_protocol::openai_chat::TapVerdict;
 use subgate_protocol::passthrough::{Tap, response_usage};
@@ -50,7 +51,11 @@ impl Engine {
         };
         let response = send(&plan, call).await?;
         if plan.head.stream && is_event_stream(&response.headers) {
-            let array = dialect == Dialect::Gemini && !request.sse;
+            let client_stream = ClientStream {
+                include_usage: plan.head.include_usage,
+                sse: request.sse,
+            };
+            let array = dispatch::streams_as_array(dialect, client_stream);
             let stream = PassThrough::new(
                 response.body,
                 plan.provider.max_event_bytes(),
@@ -61,11 +66,7 @@ impl Engine {
             );
             return Ok(Reply {
                 status: response.status,
-                headers: stream_headers(if array {
-                    "application/json"
-                } else {
-                    "text/event-stream"
-                }),
+                headers: stream_headers(dispatch::stream_content_type(dialect, client_stream)),
                 body: ReplyBody::Stream(Box::pin(stream)),
             });
         }
@@ -170,17 +171,8 @@ impl PassThrough {
         out.extend_from_slice(pending);
         match &mut self.array {
             Some(array) => {
-                let error = ErrorReport {
-                    kind,
-                    status: 500,
-                    message,
-                    code: None,
-                    param: None,
-                }
-                .to_value(Dialect::Gemini);
                 let mut tail = Vec::new();
-                array.element(&error.to_string(), &mut tail);
-                array.close(&mut tail);
+                array.fail(kind, message, &mut tail);
                 out.extend_from_slice(&tail);
             }
             None => out.extend_from_slice(&self.tap.failure(kind, message)),

@@ -138,13 +138,18 @@ pub fn stream_encoder(
     }
 }
 
+/// Whether a client's stream is one JSON array rather than SSE (Gemini
+/// without `alt=sse`).
+pub fn streams_as_array(dialect: Dialect, options: ClientStream) -> bool {
+    dialect == Dialect::Gemini && !options.sse
+}
+
 /// The content type of a client's stream.
 pub fn stream_content_type(dialect: Dialect, options: ClientStream) -> &'static str {
-    match dialect {
-        Dialect::Gemini if !options.sse => "application/json",
-        Dialect::OpenAiChat | Dialect::OpenAiResponses | Dialect::Anthropic | Dialect::Gemini => {
-            "text/event-stream"
-        }
+    if streams_as_array(dialect, options) {
+        "application/json"
+    } else {
+        "text/event-stream"
     }
 }
 

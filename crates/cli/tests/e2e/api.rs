@@ -4,7 +4,7 @@
 
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
-use subgate_testkit::mock::{MockUpstream, Scenario};
+use subgate_testkit::mock::{MockUpstream, Scenario, StreamEnd};
 use subgate_testkit::{TestGateway, http_client};
 
 use crate::support::post_raw;
@@ -192,6 +192,29 @@ async fn gemini_clients_without_sse_get_one_json_array() {
     // The Gemini upstream was asked for SSE either way.
     let upstream = gemini.requests_to("/v1beta/models/gemini-model:streamGenerateContent");
     assert_eq!(upstream[0].query.as_deref(), Some("alt=sse"));
+
+    // A stream cut short still ends as a whole array, its last element the error.
+    for (mock, model) in [(&gemini, "gemini-model"), (&openai, "chat-model")] {
+        mock.enqueue(
+            Scenario::reply("an answer cut short")
+                .pieces(4)
+                .end(StreamEnd::Cut { after: 2 }),
+        );
+        let (status, _, body) = post_raw(
+            &gateway.url(&format!("/v1beta/models/{model}:streamGenerateContent")),
+            json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}).to_string(),
+        )
+        .await;
+        assert_eq!(status, 200, "{model}");
+        let chunks: Vec<Value> = serde_json::from_slice(&body)
+            .unwrap_or_else(|error| panic!("{model}: {error}: {}", String::from_utf8_lossy(&body)));
+        let last = chunks.last().unwrap();
+        assert!(last["error"]["message"].is_string(), "{model}: {last}");
+        assert!(
+            chunks.len() > 1,
+            "{model}: the text before the cut was lost"
+        );
+    }
 }
 
 #[tokio::test]

@@ -91,6 +91,20 @@ impl ArrayFraming {
         self.written += 1;
     }
 
+    /// Ends the array with an error element: the stream failed.
+    pub fn fail(&mut self, kind: ErrorKind, message: &str, out: &mut Vec<u8>) {
+        let error = ErrorReport {
+            kind,
+            status: 500,
+            message,
+            code: None,
+            param: None,
+        }
+        .to_value(subgate_core::Dialect::Gemini);
+        self.element(&error.to_string(), out);
+        self.close(out);
+    }
+
     /// Closes the array (an empty stream becomes `[]`).
     pub fn close(&mut self, out: &mut Vec<u8>) {
         if self.written == 0 {

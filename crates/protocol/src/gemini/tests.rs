@@ -165,3 +165,23 @@ proptest! {
         prop_assert_eq!(whole, pieces);
     }
 }
+
+#[test]
+fn an_array_stream_that_fails_ends_with_an_error_element() {
+    let mut framing = ArrayFraming::default();
+    let mut out = Vec::new();
+    framing.element(r#"{"candidates":[]}"#, &mut out);
+    framing.fail(
+        crate::error::ErrorKind::Upstream,
+        "the upstream went away",
+        &mut out,
+    );
+    let array: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        array,
+        serde_json::json!([
+            {"candidates": []},
+            {"error": {"code": 500, "message": "the upstream went away", "status": "INTERNAL"}}
+        ])
+    );
+}
