@@ -37,12 +37,16 @@ mod tests {
             .collect::<Vec<_>>()
             .join("\n");
         let env = |name: &str| {
-            matches!(name, "OPENAI_COMPATIBLE_KEY" | "OPENAI_API_KEY")
-                .then(|| "sk-from-env".to_owned())
+            matches!(
+                name,
+                "OPENAI_COMPATIBLE_KEY" | "OPENAI_API_KEY" | "LOCAL_WORK_KEY"
+            )
+                .then(|| format!("sk-from-env-{name}"))
         };
         let config = load_text(&uncommented, &env);
         assert_eq!(config.providers.len(), 2);
-        assert_eq!(config.providers[0].api_keys.len(), 3);
+        assert_eq!(config.providers[0].accounts.len(), 4);
+        assert_eq!(config.aliases.len(), 1);
         assert!(matches!(config.storage.database, Database::Postgres { .. }));
     }
 }

@@ -42,6 +42,10 @@ pub struct Config {
     pub storage: StorageConfig,
     /// How the process logs.
     pub log: LogConfig,
+    /// How requests are spread over accounts and retried.
+    pub routing: RoutingConfig,
+    /// Model aliases, each to an ordered list of `provider/model` targets.
+    pub aliases: Vec<Alias>,
     /// Upstream services, in the order they were written.
     pub providers: Vec<ProviderConfig>,
     /// The file this came from, if one was read.
@@ -127,6 +131,145 @@ pub struct UpstreamLimits {
     pub max_event_bytes: usize,
 }
 
+/// How a provider picks the account for the next request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// The primary account (lowest `priority`) while it can serve, then
+    /// the others in turn.
+    Priority,
+    /// Each account in turn.
+    #[default]
+    RoundRobin,
+    /// The account with the fewest requests in flight, then the fewest
+    /// served.
+    LeastUsed,
+    /// The first account in the list until it rests, then the next.
+    FillFirst,
+    /// The account with the most quota left where the upstream reports it,
+    /// then the one whose quota resets soonest.
+    QuotaAware,
+}
+
+impl Strategy {
+    /// The name written in the config file.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Priority => "priority",
+            Self::RoundRobin => "round-robin",
+            Self::LeastUsed => "least-used",
+            Self::FillFirst => "fill-first",
+            Self::QuotaAware => "quota-aware",
+        }
+    }
+}
+
+/// A well-known OpenAI-compatible service: its base URL and defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// OpenRouter.
+    OpenRouter,
+    /// DeepSeek's API.
+    DeepSeek,
+    /// Groq.
+    Groq,
+    /// A local Ollama server.
+    Ollama,
+    /// A local vLLM server.
+    Vllm,
+    /// A local LM Studio server.
+    LmStudio,
+}
+
+impl Preset {
+    /// The name written in the config file.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenRouter => "openrouter",
+            Self::DeepSeek => "deepseek",
+            Self::Groq => "groq",
+            Self::Ollama => "ollama",
+            Self::Vllm => "vllm",
+            Self::LmStudio => "lmstudio",
+        }
+    }
+
+    /// Where the service listens by default.
+    pub const fn base_url(self) -> &'static str {
+        match self {
+            Self::OpenRouter => "https://openrouter.ai/api/v1",
+            Self::DeepSeek => "https://api.deepseek.com/v1",
+            Self::Groq => "https://api.groq.com/openai/v1",
+            Self::Ollama => "http://127.0.0.1:11434/v1",
+            Self::Vllm => "http://127.0.0.1:8000/v1",
+            Self::LmStudio => "http://127.0.0.1:1234/v1",
+        }
+    }
+
+    /// Whether the service refuses requests without a key (local servers
+    /// do not need one).
+    pub const fn needs_key(self) -> bool {
+        matches!(self, Self::OpenRouter | Self::DeepSeek | Self::Groq)
+    }
+}
+
+/// `[routing]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoutingConfig {
+    /// The strategy of providers that do not set their own.
+    pub strategy: Strategy,
+    /// Keep one conversation on one account while it can serve.
+    pub session_affinity: bool,
+    /// How long a conversation stays bound to its account after its last
+    /// request.
+    pub affinity_ttl: Duration,
+    /// Most upstream attempts for one request (accounts and alias targets
+    /// together).
+    pub max_attempts: u32,
+    /// No new attempt starts this long after the request arrived.
+    pub failover_deadline: Duration,
+    /// The first rest after a failure that named no time; it doubles with
+    /// each consecutive failure.
+    pub backoff_base: Duration,
+    /// The longest rest a backoff reaches.
+    pub backoff_cap: Duration,
+    /// How long an account whose credential was refused rests before it is
+    /// tried again.
+    pub auth_cooldown: Duration,
+}
+
+/// One `[aliases]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alias {
+    /// The model name clients ask for.
+    pub name: String,
+    /// `(provider, model)` pairs, tried in order.
+    pub targets: Vec<(String, String)>,
+}
+
+/// One account of a provider.
+#[derive(Debug, Clone)]
+pub struct AccountConfig {
+    /// What people see: the configured name, or `provider#n`.
+    pub name: String,
+    /// The key, or `None` for a keyless upstream.
+    pub key: Option<SecretString>,
+    /// Lower is preferred under the `priority` strategy.
+    pub priority: u32,
+}
+
+/// Per-account limits of one provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// How the next account is picked.
+    pub strategy: Strategy,
+    /// Most requests in flight on one account.
+    pub max_concurrency: Option<u32>,
+    /// The least time between two requests starting on one account.
+    pub min_interval: Option<Duration>,
+}
+
 /// One `[[providers]]` entry.
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
@@ -134,10 +277,15 @@ pub struct ProviderConfig {
     pub kind: ProviderKind,
     /// Unique name, used in logs, headers and `provider/model` names.
     pub name: String,
+    /// The well-known service an `openai-compatible` entry is, if named.
+    pub preset: Option<Preset>,
     /// Base URL of the upstream API, without a trailing slash.
     pub base_url: Url,
-    /// One account per key; empty for a keyless upstream (a local server).
-    pub api_keys: Vec<SecretString>,
+    /// The accounts, in the order written; one keyless account for an
+    /// upstream that needs no key (a local server). Never empty.
+    pub accounts: Vec<AccountConfig>,
+    /// How requests spread over the accounts.
+    pub pool: PoolConfig,
     /// The models to offer; `None` means ask the upstream's catalog.
     pub models: Option<Vec<String>>,
     /// Ask the upstream for usage on streams whose client did not, so every

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use subgate_core::ProviderKind;
 
+use crate::{Preset, Strategy};
+
 use crate::units::{ConfigDuration, ConfigSize};
 
 #[derive(Debug, Default, Deserialize)]
@@ -22,7 +24,34 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) upstream: RawTimeouts,
     #[serde(default)]
+    pub(crate) routing: RawRouting,
+    #[serde(default)]
+    pub(crate) aliases: BTreeMap<String, OneOrMany>,
+    #[serde(default)]
     pub(crate) providers: Vec<RawProvider>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRouting {
+    pub(crate) strategy: Option<Strategy>,
+    pub(crate) session_affinity: Option<bool>,
+    pub(crate) affinity_ttl: Option<ConfigDuration>,
+    pub(crate) max_attempts: Option<u32>,
+    pub(crate) failover_deadline: Option<ConfigDuration>,
+    pub(crate) backoff_base: Option<ConfigDuration>,
+    pub(crate) backoff_cap: Option<ConfigDuration>,
+    pub(crate) auth_cooldown: Option<ConfigDuration>,
+}
+
+/// One account of a provider, with a name people choose.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAccount {
+    pub(crate) name: String,
+    pub(crate) api_key: Option<String>,
+    pub(crate) api_key_env: Option<String>,
+    pub(crate) priority: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -77,10 +106,16 @@ pub(crate) struct RawTimeouts {
 pub(crate) struct RawProvider {
     pub(crate) kind: ProviderKind,
     pub(crate) name: String,
+    pub(crate) preset: Option<Preset>,
     pub(crate) base_url: Option<String>,
     #[serde(default)]
     pub(crate) api_keys: Vec<String>,
     pub(crate) api_key_env: Option<OneOrMany>,
+    #[serde(default)]
+    pub(crate) accounts: Vec<RawAccount>,
+    pub(crate) strategy: Option<Strategy>,
+    pub(crate) max_concurrency: Option<u32>,
+    pub(crate) min_interval: Option<ConfigDuration>,
     pub(crate) models: Option<Vec<String>>,
     pub(crate) stream_usage: Option<bool>,
     pub(crate) apis: Option<Vec<RawApi>>,
@@ -116,7 +151,7 @@ impl<'de> Deserialize<'de> for OneOrMany {
         impl<'de> serde::de::Visitor<'de> for OneOrManyVisitor {
             type Value = OneOrMany;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a variable name or a list of variable names")
+                f.write_str("a string or a list of strings")
             }
             fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Self::Value, E> {
                 Ok(OneOrMany(vec![value.to_owned()]))

@@ -76,8 +76,12 @@ fn provider_entry_is_read_with_limits_inherited() {
     let provider = &config.providers[0];
     assert_eq!(provider.base_url.as_str(), "http://127.0.0.1:11434/v1");
     assert_eq!(
-        provider.api_keys.iter().map(expose).collect::<Vec<_>>(),
-        ["k1", "k2"]
+        provider
+            .accounts
+            .iter()
+            .map(|account| (account.name.as_str(), account.key.as_ref().map(expose), account.priority))
+            .collect::<Vec<_>>(),
+        [("local#1", Some("k1"), 0), ("local#2", Some("k2"), 1)]
     );
     assert_eq!(provider.models.as_deref(), Some(&["llama3".to_owned()][..]));
     assert_eq!(provider.limits.idle_timeout, Duration::from_secs(45));
@@ -158,11 +162,11 @@ fn wrong_values_name_the_key_and_the_fix() {
     );
     assert_eq!(
         error_text("[[providers]]\nkind = \"openai-compatible\"\nname = \"a\""),
-        "`providers[0].base_url`: an `openai-compatible` provider needs a base URL\nhint: e.g. base_url = \"http://127.0.0.1:11434/v1\" for Ollama"
+        "`providers[0].base_url`: an `openai-compatible` provider needs a base URL or a preset\nhint: e.g. preset = \"ollama\", or base_url = \"http://127.0.0.1:11434/v1\""
     );
     assert!(
         error_text("[[providers]]\nkind = \"soap\"\nname = \"a\"").starts_with(
-            "`providers[0].kind`: unknown variant `soap`, expected one of `openai-compatible`, `openai`, `anthropic`, `gemini`"
+            "`providers[0].kind`: unknown variant `soap`, expected one of `openai-compatible`, `openai`, `anthropic`, `gemini`, `kimi`"
         )
     );
     assert_eq!(
@@ -212,7 +216,10 @@ fn errors_say_which_override_set_the_value() {
 fn api_key_env_reads_the_named_variables() {
     let text = "[[providers]]\nkind = \"openai-compatible\"\nname = \"a\"\nbase_url = \"http://x\"\napi_key_env = \"MY_KEY\"";
     let config = load_with(text, &[("MY_KEY", " sk-env ")], Vec::new()).unwrap();
-    assert_eq!(expose(&config.providers[0].api_keys[0]), "sk-env");
+    assert_eq!(
+        config.providers[0].accounts[0].key.as_ref().map(expose),
+        Some("sk-env")
+    );
     let error = load_with(text, &[], Vec::new()).unwrap_err().to_string();
     assert_eq!(
         error,
@@ -272,5 +279,132 @@ fn a_missing_explicit_file_is_an_error() {
         error
             .to_string()
             .starts_with("cannot read the config file `/nonexistent/subgate.toml`")
+    );
+}
+
+#[test]
+fn routing_defaults_and_overrides() {
+    let config = load_with("", &[], Vec::new()).unwrap();
+    assert_eq!(config.routing.strategy, crate::Strategy::RoundRobin);
+    assert!(config.routing.session_affinity);
+    assert_eq!(config.routing.max_attempts, 4);
+    assert_eq!(config.routing.affinity_ttl, Duration::from_hours(1));
+    let config = load_with(
+        "[routing]\nstrategy = \"quota-aware\"\nmax_attempts = 2\nbackoff_base = \"2s\"\nbackoff_cap = \"1m\"\n[[providers]]\nkind = \"openai\"\nname = \"o\"\napi_keys = [\"k\"]\n[[providers]]\nkind = \"anthropic\"\nname = \"a\"\nstrategy = \"fill-first\"\nmax_concurrency = 2\nmin_interval = \"250ms\"",
+        &[],
+        Vec::new(),
+    )
+    .unwrap();
+    assert_eq!(config.routing.max_attempts, 2);
+    assert_eq!(config.routing.backoff_cap, Duration::from_mins(1));
+    assert_eq!(config.providers[0].pool.strategy, crate::Strategy::QuotaAware);
+    assert_eq!(config.providers[1].pool.strategy, crate::Strategy::FillFirst);
+    assert_eq!(config.providers[1].pool.max_concurrency, Some(2));
+    assert_eq!(config.providers[1].pool.min_interval, Some(Duration::from_millis(250)));
+    assert_eq!(
+        error_text("[routing]\nmax_attempts = 0"),
+        "`routing.max_attempts`: must be at least 1\nhint: 1 turns failover off; the default is 4"
+    );
+    assert_eq!(
+        error_text("[routing]\nbackoff_base = \"5m\"\nbackoff_cap = \"1m\""),
+        "`routing.backoff_cap`: must not be shorter than `routing.backoff_base`"
+    );
+    assert!(error_text("[routing]\nstrategy = \"random\"").starts_with(
+        "`routing.strategy`: unknown variant `random`, expected one of `priority`, `round-robin`, `least-used`, `fill-first`, `quota-aware`"
+    ));
+}
+
+#[test]
+fn aliases_name_configured_providers() {
+    let providers = "[[providers]]\nkind = \"anthropic\"\nname = \"claude\"\n[[providers]]\nkind = \"openai\"\nname = \"oa\"\n";
+    let config = load_with(
+        &format!("[aliases]\nsmart = [\"claude/claude-sonnet-4-5\", \"oa/gpt-5\"]\nquick = \"oa/gpt-5-mini\"\n{providers}"),
+        &[],
+        Vec::new(),
+    )
+    .unwrap();
+    assert_eq!(
+        config.aliases,
+        [
+            crate::Alias {
+                name: "quick".to_owned(),
+                targets: vec![("oa".to_owned(), "gpt-5-mini".to_owned())],
+            },
+            crate::Alias {
+                name: "smart".to_owned(),
+                targets: vec![
+                    ("claude".to_owned(), "claude-sonnet-4-5".to_owned()),
+                    ("oa".to_owned(), "gpt-5".to_owned())
+                ],
+            },
+        ]
+    );
+    assert_eq!(
+        error_text(&format!("[aliases]\nsmart = [\"nobody/x\"]\n{providers}")),
+        "`aliases.smart[0]`: no provider is named `nobody`\nhint: configured providers: claude, oa"
+    );
+    assert!(
+        error_text(&format!("[aliases]\nsmart = \"gpt-5\"\n{providers}"))
+            .starts_with("`aliases.smart[0]`: `gpt-5` is not a `provider/model` name")
+    );
+}
+
+#[test]
+fn named_accounts_presets_and_kimi() {
+    let config = load_with(
+        r#"
+        [[providers]]
+        kind = "openai-compatible"
+        name = "router"
+        preset = "openrouter"
+        api_keys = ["sk-or-1"]
+        accounts = [
+            { name = "work", api_key_env = "WORK_KEY", priority = 0 },
+            { name = "spare", api_key = "sk-or-3" },
+        ]
+        [[providers]]
+        kind = "openai-compatible"
+        name = "local"
+        preset = "ollama"
+        [[providers]]
+        kind = "kimi"
+        name = "kimi"
+        api_keys = ["sk-kimi-1"]
+        "#,
+        &[("WORK_KEY", "sk-or-2")],
+        Vec::new(),
+    )
+    .unwrap();
+    let router = &config.providers[0];
+    assert_eq!(router.base_url.as_str(), "https://openrouter.ai/api/v1");
+    let accounts: Vec<_> = router
+        .accounts
+        .iter()
+        .map(|account| (account.name.as_str(), account.key.as_ref().map(expose), account.priority))
+        .collect();
+    assert_eq!(
+        accounts,
+        [
+            ("router#1", Some("sk-or-1"), 0),
+            ("work", Some("sk-or-2"), 0),
+            ("spare", Some("sk-or-3"), 1)
+        ]
+    );
+    let local = &config.providers[1];
+    assert_eq!(local.base_url.as_str(), "http://127.0.0.1:11434/v1");
+    assert_eq!(local.accounts.len(), 1);
+    assert!(local.accounts[0].key.is_none());
+    assert_eq!(config.providers[2].base_url.as_str(), "https://api.kimi.com/coding/v1");
+    assert_eq!(
+        error_text("[[providers]]\nkind = \"openai-compatible\"\nname = \"g\"\npreset = \"groq\""),
+        "`providers[0].api_keys`: the `groq` preset needs an API key\nhint: list it in `api_keys`, or name an environment variable in `api_key_env`"
+    );
+    assert!(
+        error_text("[[providers]]\nkind = \"anthropic\"\nname = \"a\"\npreset = \"groq\"")
+            .starts_with("`providers[0].preset`: a `anthropic` provider has no presets")
+    );
+    assert_eq!(
+        error_text("[[providers]]\nkind = \"openai\"\nname = \"o\"\napi_keys = [\"k\"]\naccounts = [{ name = \"x\", api_key = \"k\" }]"),
+        "`providers[0].accounts[0].api_key`: repeats another account's key; each key is one account"
     );
 }

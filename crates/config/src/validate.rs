@@ -5,14 +5,17 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use subgate_core::{ProviderKind, SecretString};
+use subgate_core::{ProviderKind, SecretString, expose};
 use url::Url;
 
 use crate::paths::expand_home;
-use crate::raw::{RawApi, RawConfig, RawLogFormat, RawProvider, RawTimeouts};
+use crate::raw::{
+    OneOrMany, RawAccount, RawApi, RawConfig, RawLogFormat, RawProvider, RawRouting, RawTimeouts,
+};
 use crate::{
-    Config, ConfigError, DEFAULT_PORT, Database, LogConfig, LogFormat, OpenAiApi, ProviderConfig,
-    ServerConfig, StorageConfig, UpstreamLimits, default_data_dir,
+    AccountConfig, Alias, Config, ConfigError, DEFAULT_PORT, Database, LogConfig, LogFormat,
+    OpenAiApi, PoolConfig, ProviderConfig, RoutingConfig, ServerConfig, StorageConfig, Strategy,
+    UpstreamLimits, default_data_dir,
 };
 
 const DEFAULT_MAX_BODY_BYTES: u64 = 32 << 20;
@@ -44,6 +47,7 @@ pub(crate) fn validate(
         filter: raw.log.level.unwrap_or_else(|| "info".to_owned()),
     };
     let defaults = limits(&raw.upstream, DEFAULT_LIMITS, "upstream")?;
+    let routing = routing(&raw.routing)?;
 
     let mut names = HashSet::new();
     let mut providers = Vec::with_capacity(raw.providers.len());
@@ -56,16 +60,110 @@ pub(crate) fn validate(
                 "every provider needs its own name; it is how `name/model` picks it",
             ));
         }
-        providers.push(provider(entry, &key, defaults, env)?);
+        providers.push(provider(entry, &key, defaults, routing.strategy, env)?);
     }
+    let aliases = aliases(raw.aliases, &providers)?;
 
     Ok(Config {
         server,
         storage,
         log,
+        routing,
+        aliases,
         providers,
         source,
     })
+}
+
+fn routing(raw: &RawRouting) -> Result<RoutingConfig, ConfigError> {
+    let pick = |value: Option<crate::units::ConfigDuration>, default: Duration| {
+        value.map_or(default, |duration| duration.0)
+    };
+    let routing = RoutingConfig {
+        strategy: raw.strategy.unwrap_or_default(),
+        session_affinity: raw.session_affinity.unwrap_or(true),
+        affinity_ttl: pick(raw.affinity_ttl, Duration::from_hours(1)),
+        max_attempts: raw.max_attempts.unwrap_or(4),
+        failover_deadline: pick(raw.failover_deadline, Duration::from_mins(2)),
+        backoff_base: pick(raw.backoff_base, Duration::from_secs(1)),
+        backoff_cap: pick(raw.backoff_cap, Duration::from_mins(10)),
+        auth_cooldown: pick(raw.auth_cooldown, Duration::from_mins(30)),
+    };
+    if routing.max_attempts == 0 {
+        return Err(ConfigError::invalid_with_hint(
+            "routing.max_attempts",
+            "must be at least 1",
+            "1 turns failover off; the default is 4",
+        ));
+    }
+    for (name, value) in [
+        ("affinity_ttl", routing.affinity_ttl),
+        ("failover_deadline", routing.failover_deadline),
+        ("backoff_base", routing.backoff_base),
+        ("backoff_cap", routing.backoff_cap),
+    ] {
+        if value.is_zero() {
+            return Err(ConfigError::invalid(
+                format!("routing.{name}"),
+                "must be longer than 0s",
+            ));
+        }
+    }
+    if routing.backoff_cap < routing.backoff_base {
+        return Err(ConfigError::invalid(
+            "routing.backoff_cap",
+            "must not be shorter than `routing.backoff_base`",
+        ));
+    }
+    Ok(routing)
+}
+
+/// Aliases, each target checked against the providers.
+fn aliases(
+    raw: std::collections::BTreeMap<String, OneOrMany>,
+    providers: &[ProviderConfig],
+) -> Result<Vec<Alias>, ConfigError> {
+    let mut aliases = Vec::with_capacity(raw.len());
+    for (name, OneOrMany(targets)) in raw {
+        let key = format!("aliases.{name}");
+        if name.trim().is_empty() {
+            return Err(ConfigError::invalid("aliases", "an alias name is empty"));
+        }
+        if targets.is_empty() {
+            return Err(ConfigError::invalid_with_hint(
+                key,
+                "lists no target",
+                "write one or more \"provider/model\" names",
+            ));
+        }
+        let mut pairs = Vec::with_capacity(targets.len());
+        for (index, target) in targets.iter().enumerate() {
+            let Some((provider, model)) = target
+                .split_once('/')
+                .filter(|(provider, model)| !provider.is_empty() && !model.is_empty())
+            else {
+                return Err(ConfigError::invalid_with_hint(
+                    format!("{key}[{index}]"),
+                    format!("`{target}` is not a `provider/model` name"),
+                    "name the provider entry and the model it serves, e.g. \"anthropic/claude-sonnet-4-5\"",
+                ));
+            };
+            if !providers.iter().any(|entry| entry.name == provider) {
+                let known: Vec<&str> = providers.iter().map(|entry| entry.name.as_str()).collect();
+                return Err(ConfigError::invalid_with_hint(
+                    format!("{key}[{index}]"),
+                    format!("no provider is named `{provider}`"),
+                    format!("configured providers: {}", known.join(", ")),
+                ));
+            }
+            pairs.push((provider.to_owned(), model.to_owned()));
+        }
+        aliases.push(Alias {
+            name,
+            targets: pairs,
+        });
+    }
+    Ok(aliases)
 }
 
 fn server(raw: &RawConfig) -> Result<ServerConfig, ConfigError> {
@@ -194,6 +292,7 @@ fn provider(
     entry: RawProvider,
     key: &str,
     defaults: UpstreamLimits,
+    strategy: Strategy,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<ProviderConfig, ConfigError> {
     let limits = limits(&entry.timeouts(), defaults, key)?;
@@ -209,7 +308,14 @@ fn provider(
             "use letters, digits, `-`, `_` and `.`; it appears in `name/model` model names",
         ));
     }
-    let base_url = base_url(entry.kind, entry.base_url.as_deref(), key)?;
+    if entry.preset.is_some() && entry.kind != ProviderKind::OpenAiCompatible {
+        return Err(ConfigError::invalid_with_hint(
+            format!("{key}.preset"),
+            format!("a `{}` provider has no presets", entry.kind),
+            "presets name OpenAI-compatible services; use kind = \"openai-compatible\"",
+        ));
+    }
+    let base_url = base_url(entry.kind, entry.preset, entry.base_url.as_deref(), key)?;
 
     let api_keys = api_keys(
         entry.api_keys,
@@ -217,6 +323,32 @@ fn provider(
         key,
         env,
     )?;
+    let accounts = accounts(&entry.name, api_keys, entry.accounts, key, env)?;
+    if let Some(preset) = entry.preset
+        && preset.needs_key()
+        && accounts.iter().all(|account| account.key.is_none())
+    {
+        return Err(ConfigError::invalid_with_hint(
+            format!("{key}.api_keys"),
+            format!("the `{}` preset needs an API key", preset.as_str()),
+            "list it in `api_keys`, or name an environment variable in `api_key_env`",
+        ));
+    }
+    if entry.max_concurrency == Some(0) {
+        return Err(ConfigError::invalid_with_hint(
+            format!("{key}.max_concurrency"),
+            "must be at least 1",
+            "leave it out for no limit",
+        ));
+    }
+    let pool = PoolConfig {
+        strategy: entry.strategy.unwrap_or(strategy),
+        max_concurrency: entry.max_concurrency,
+        min_interval: entry
+            .min_interval
+            .map(|duration| duration.0)
+            .filter(|duration| !duration.is_zero()),
+    };
     let models = entry
         .models
         .map(|models| models_list(models, key))
@@ -227,8 +359,10 @@ fn provider(
     Ok(ProviderConfig {
         kind: entry.kind,
         name: entry.name,
+        preset: entry.preset,
         base_url,
-        api_keys,
+        accounts,
+        pool,
         models,
         stream_usage: entry.stream_usage.unwrap_or(true),
         headers,
@@ -249,12 +383,12 @@ fn apis(
         return Ok(match kind {
             ProviderKind::OpenAi => vec![OpenAiApi::Chat, OpenAiApi::Responses],
             ProviderKind::OpenAiCompatible => vec![OpenAiApi::Chat],
-            ProviderKind::Anthropic | ProviderKind::Gemini => Vec::new(),
+            ProviderKind::Anthropic | ProviderKind::Gemini | ProviderKind::Kimi => Vec::new(),
         });
     };
     match kind {
         ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => {}
-        ProviderKind::Anthropic | ProviderKind::Gemini => {
+        ProviderKind::Anthropic | ProviderKind::Gemini | ProviderKind::Kimi => {
             return Err(ConfigError::invalid_with_hint(
                 key,
                 format!("a `{kind}` provider speaks its own API only"),
@@ -325,6 +459,90 @@ fn api_keys(
     Ok(api_keys)
 }
 
+/// The accounts of one provider: one per key in `api_keys` and
+/// `api_key_env` (named `provider#n`; the first is the primary), then the
+/// named `accounts`; one keyless account when there is none.
+fn accounts(
+    provider: &str,
+    keys: Vec<SecretString>,
+    named: Vec<RawAccount>,
+    key: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<AccountConfig>, ConfigError> {
+    let mut accounts: Vec<AccountConfig> = keys
+        .into_iter()
+        .enumerate()
+        .map(|(index, secret)| AccountConfig {
+            name: format!("{provider}#{}", index + 1),
+            key: Some(secret),
+            priority: u32::from(index > 0),
+        })
+        .collect();
+    for (index, account) in named.into_iter().enumerate() {
+        let account_key = format!("{key}.accounts[{index}]");
+        if account.name.is_empty()
+            || account.name.contains('#')
+            || account.name.chars().any(char::is_whitespace)
+        {
+            return Err(ConfigError::invalid_with_hint(
+                format!("{account_key}.name"),
+                format!("`{}` is not a usable account name", account.name),
+                "use a short name without spaces or `#`, e.g. \"work\"",
+            ));
+        }
+        if accounts.iter().any(|other| other.name == account.name) {
+            return Err(ConfigError::invalid(
+                format!("{account_key}.name"),
+                format!("the name `{}` is used by another account", account.name),
+            ));
+        }
+        let secret = match (account.api_key, account.api_key_env) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::invalid(
+                    account_key,
+                    "sets both `api_key` and `api_key_env`; keep one",
+                ));
+            }
+            (Some(inline), None) => Some(inline.trim().to_owned()),
+            (None, Some(var)) => Some(env(&var).map(|value| value.trim().to_owned()).ok_or_else(|| {
+                ConfigError::invalid_with_hint(
+                    format!("{account_key}.api_key_env"),
+                    format!("the environment variable `{var}` is not set or is empty"),
+                    format!("export {var}=… before starting subgate"),
+                )
+            })?),
+            (None, None) => None,
+        };
+        if secret.as_deref() == Some("") {
+            return Err(ConfigError::invalid(format!("{account_key}.api_key"), "is empty"));
+        }
+        if let Some(secret) = &secret
+            && accounts
+                .iter()
+                .any(|other| other.key.as_ref().is_some_and(|key| expose(key) == secret))
+        {
+            return Err(ConfigError::invalid(
+                format!("{account_key}.api_key"),
+                "repeats another account's key; each key is one account",
+            ));
+        }
+        let position = accounts.len();
+        accounts.push(AccountConfig {
+            name: account.name,
+            key: secret.map(SecretString::from),
+            priority: account.priority.unwrap_or(u32::from(position > 0)),
+        });
+    }
+    if accounts.is_empty() {
+        accounts.push(AccountConfig {
+            name: provider.to_owned(),
+            key: None,
+            priority: 0,
+        });
+    }
+    Ok(accounts)
+}
+
 fn models_list(models: Vec<String>, key: &str) -> Result<Vec<String>, ConfigError> {
     let mut unique = Vec::with_capacity(models.len());
     for (index, model) in models.into_iter().enumerate() {
@@ -375,20 +593,29 @@ fn headers(
     Ok(headers)
 }
 
-fn base_url(kind: ProviderKind, text: Option<&str>, key: &str) -> Result<Url, ConfigError> {
+fn base_url(
+    kind: ProviderKind,
+    preset: Option<crate::Preset>,
+    text: Option<&str>,
+    key: &str,
+) -> Result<Url, ConfigError> {
     let key = format!("{key}.base_url");
     let text = match (kind, text) {
         (_, Some(text)) => text,
-        (ProviderKind::OpenAiCompatible, None) => {
-            return Err(ConfigError::invalid_with_hint(
-                key,
-                "an `openai-compatible` provider needs a base URL",
-                "e.g. base_url = \"http://127.0.0.1:11434/v1\" for Ollama",
-            ));
-        }
+        (ProviderKind::OpenAiCompatible, None) => match preset {
+            Some(preset) => preset.base_url(),
+            None => {
+                return Err(ConfigError::invalid_with_hint(
+                    key,
+                    "an `openai-compatible` provider needs a base URL or a preset",
+                    "e.g. preset = \"ollama\", or base_url = \"http://127.0.0.1:11434/v1\"",
+                ));
+            }
+        },
         (ProviderKind::OpenAi, None) => "https://api.openai.com/v1",
         (ProviderKind::Anthropic, None) => "https://api.anthropic.com",
         (ProviderKind::Gemini, None) => "https://generativelanguage.googleapis.com",
+        (ProviderKind::Kimi, None) => "https://api.kimi.com/coding/v1",
     };
     let mut url = Url::parse(text).map_err(|error| {
         ConfigError::invalid_with_hint(

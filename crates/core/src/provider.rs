@@ -24,6 +24,10 @@ pub enum ProviderKind {
     /// Google's Gemini API with an API key: `generateContent`.
     #[serde(rename = "gemini")]
     Gemini,
+    /// Moonshot's Kimi For Coding with an API key: Chat Completions on its
+    /// coding endpoint, which serves only known coding agents.
+    #[serde(rename = "kimi")]
+    Kimi,
 }
 
 impl ProviderKind {
@@ -33,6 +37,7 @@ impl ProviderKind {
         Self::OpenAi,
         Self::Anthropic,
         Self::Gemini,
+        Self::Kimi,
     ];
 
     /// The name written in the config file.
@@ -42,6 +47,7 @@ impl ProviderKind {
             Self::OpenAi => "openai",
             Self::Anthropic => "anthropic",
             Self::Gemini => "gemini",
+            Self::Kimi => "kimi",
         }
     }
 }

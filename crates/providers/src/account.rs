@@ -1,5 +1,6 @@
 //! Accounts: one credential each, and the names people see.
 
+use subgate_config::AccountConfig;
 use subgate_core::{SecretString, expose, fingerprint};
 
 /// One credential subgate can send requests with.
@@ -8,8 +9,11 @@ pub struct Account {
     /// Stable id: the provider's name and a fingerprint of the key, so it
     /// survives reordering the config.
     pub id: String,
-    /// What people see in logs, headers and records: `provider#n`.
+    /// What people see in logs, headers and records: the configured name
+    /// or `provider#n`.
     pub name: String,
+    /// Lower is preferred under the `priority` strategy.
+    pub priority: u32,
     /// How requests authenticate.
     pub credential: Credential,
 }
@@ -35,22 +39,22 @@ impl Credential {
 }
 
 impl Account {
-    /// The accounts for a list of API keys: one each, or one without a
-    /// credential when there are none.
-    pub(crate) fn from_keys(provider: &str, keys: &[SecretString]) -> Vec<Self> {
-        if keys.is_empty() {
-            return vec![Self {
-                id: format!("{provider}-keyless"),
-                name: provider.to_owned(),
-                credential: Credential::None,
-            }];
-        }
-        keys.iter()
-            .enumerate()
-            .map(|(index, key)| Self {
-                id: format!("{provider}-{}", fingerprint(key)),
-                name: format!("{provider}#{}", index + 1),
-                credential: Credential::ApiKey(key.clone()),
+    /// The accounts of one provider entry.
+    pub(crate) fn from_config(provider: &str, accounts: &[AccountConfig]) -> Vec<Self> {
+        accounts
+            .iter()
+            .map(|account| Self {
+                id: match &account.key {
+                    Some(key) => format!("{provider}-{}", fingerprint(key)),
+                    None if account.name == provider => format!("{provider}-keyless"),
+                    None => format!("{provider}-keyless-{}", account.name),
+                },
+                name: account.name.clone(),
+                priority: account.priority,
+                credential: account
+                    .key
+                    .clone()
+                    .map_or(Credential::None, Credential::ApiKey),
             })
             .collect()
     }

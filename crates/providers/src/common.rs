@@ -48,17 +48,63 @@ pub(crate) fn header_secrets(extra: &[(String, SecretString)]) -> impl Iterator<
         .map(|(_, value)| expose(value))
 }
 
-/// `retry-after-ms` (OpenAI's) or `retry-after` in seconds.
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<std::time::Duration> {
-    let read = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|text| text.trim().parse::<f64>().ok())
-            .filter(|value| value.is_finite() && *value >= 0.0)
-    };
-    if let Some(millis) = read("retry-after-ms") {
-        return std::time::Duration::try_from_secs_f64(millis / 1000.0).ok();
+/// A provider entry for unit tests: one account per key, short limits.
+#[cfg(test)]
+pub(crate) fn test_config(
+    kind: subgate_core::ProviderKind,
+    base_url: &str,
+    keys: &[&str],
+    headers: Vec<(String, SecretString)>,
+) -> subgate_config::ProviderConfig {
+    use std::time::Duration;
+
+    use subgate_config::{AccountConfig, PoolConfig, ProviderConfig, Strategy, UpstreamLimits};
+
+    let name = kind.as_str().to_owned();
+    let mut accounts: Vec<AccountConfig> = keys
+        .iter()
+        .enumerate()
+        .map(|(index, key)| AccountConfig {
+            name: format!("{name}#{}", index + 1),
+            key: Some(SecretString::from(*key)),
+            priority: u32::from(index > 0),
+        })
+        .collect();
+    if accounts.is_empty() {
+        accounts.push(AccountConfig {
+            name: name.clone(),
+            key: None,
+            priority: 0,
+        });
     }
-    read("retry-after").and_then(|seconds| std::time::Duration::try_from_secs_f64(seconds).ok())
+    ProviderConfig {
+        kind,
+        name,
+        preset: None,
+        base_url: Url::parse(base_url).expect("a test URL"),
+        accounts,
+        pool: PoolConfig {
+            strategy: Strategy::RoundRobin,
+            max_concurrency: None,
+            min_interval: None,
+        },
+        models: None,
+        stream_usage: true,
+        headers,
+        apis: match kind {
+            subgate_core::ProviderKind::OpenAi => vec![
+                subgate_config::OpenAiApi::Chat,
+                subgate_config::OpenAiApi::Responses,
+            ],
+            subgate_core::ProviderKind::OpenAiCompatible => vec![subgate_config::OpenAiApi::Chat],
+            _ => Vec::new(),
+        },
+        always_stream: false,
+        limits: UpstreamLimits {
+            connect_timeout: Duration::from_secs(1),
+            first_byte_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
+            max_event_bytes: 1024,
+        },
+    }
 }

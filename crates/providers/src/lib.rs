@@ -10,18 +10,19 @@ mod account;
 mod anthropic;
 mod common;
 mod gemini;
+mod kimi;
 mod openai_compatible;
-
-use std::time::Duration;
+mod verdict;
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
-use subgate_config::{OpenAiApi, ProviderConfig};
-use subgate_core::{Dialect, FailureClass, ProviderKind};
+use subgate_config::{OpenAiApi, PoolConfig, ProviderConfig};
+use subgate_core::{Dialect, ProviderKind};
 use subgate_http::{OutboundRequest, Transport, TransportError, TransportOptions};
 use subgate_protocol::openai_chat::ChatUpstream;
 
 pub use account::{Account, Credential};
+pub use verdict::{Failure, Quota, QuotaWindow, Rest, Scope};
 
 /// One configured upstream and its accounts.
 #[derive(Debug)]
@@ -31,7 +32,9 @@ pub struct Provider {
     /// The dialects the upstream speaks, the primary first.
     dialects: Vec<Dialect>,
     accounts: Vec<Account>,
+    pool: PoolConfig,
     models: Option<Vec<String>>,
+    builtin_models: &'static [&'static str],
     stream_usage: bool,
     always_stream: bool,
     max_event_bytes: usize,
@@ -45,15 +48,7 @@ enum Kind {
     OpenAi(openai_compatible::OpenAiCompatible),
     Anthropic(anthropic::Anthropic),
     Gemini(gemini::Gemini),
-}
-
-/// What an upstream's refusal means for routing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Failure {
-    /// The class, for records and metrics.
-    pub class: FailureClass,
-    /// How long the upstream asked us to wait, if it said.
-    pub retry_after: Option<Duration>,
+    Kimi(kimi::Kimi),
 }
 
 /// One generation request, as the engine hands it to a provider.
@@ -87,6 +82,7 @@ impl Provider {
             ProviderKind::OpenAi => Kind::OpenAi(openai_compatible::OpenAiCompatible::new(config)),
             ProviderKind::Anthropic => Kind::Anthropic(anthropic::Anthropic::new(config)),
             ProviderKind::Gemini => Kind::Gemini(gemini::Gemini::new(config)),
+            ProviderKind::Kimi => Kind::Kimi(kimi::Kimi::new(config)),
         };
         let dialects = match config.kind {
             ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => config
@@ -99,13 +95,25 @@ impl Provider {
                 .collect(),
             ProviderKind::Anthropic => vec![Dialect::Anthropic],
             ProviderKind::Gemini => vec![Dialect::Gemini],
+            ProviderKind::Kimi => vec![Dialect::OpenAiChat],
+        };
+        let builtin_models = match config.kind {
+            ProviderKind::OpenAiCompatible => {
+                config.preset.map_or(&[][..], openai_compatible::preset_models)
+            }
+            ProviderKind::OpenAi => openai_compatible::OPENAI_MODELS,
+            ProviderKind::Anthropic => anthropic::MODELS,
+            ProviderKind::Gemini => gemini::MODELS,
+            ProviderKind::Kimi => kimi::MODELS,
         };
         Ok(Self {
             name: config.name.clone(),
             kind,
             dialects,
-            accounts: Account::from_keys(&config.name, &config.api_keys),
+            accounts: Account::from_config(&config.name, &config.accounts),
+            pool: config.pool,
             models: config.models.clone(),
+            builtin_models,
             stream_usage: config.stream_usage,
             always_stream: config.always_stream,
             max_event_bytes: config.limits.max_event_bytes,
@@ -125,6 +133,7 @@ impl Provider {
             Kind::OpenAi(_) => ProviderKind::OpenAi,
             Kind::Anthropic(_) => ProviderKind::Anthropic,
             Kind::Gemini(_) => ProviderKind::Gemini,
+            Kind::Kimi(_) => ProviderKind::Kimi,
         }
     }
 
@@ -150,9 +159,20 @@ impl Provider {
         &self.accounts
     }
 
+    /// How requests spread over the accounts.
+    pub fn pool(&self) -> &PoolConfig {
+        &self.pool
+    }
+
     /// The models the config lists, if it lists them.
     pub fn configured_models(&self) -> Option<&[String]> {
         self.models.as_deref()
+    }
+
+    /// The models this kind of upstream is known to serve, for when its
+    /// catalog cannot be fetched (offline, or before the first fetch).
+    pub fn builtin_models(&self) -> &'static [&'static str] {
+        self.builtin_models
     }
 
     /// Whether to ask for usage on streams whose client did not.
@@ -198,6 +218,7 @@ impl Provider {
             (Kind::OpenAiCompatible(upstream) | Kind::OpenAi(upstream), _) => {
                 upstream.post(account, "chat/completions", call.body)
             }
+            (Kind::Kimi(upstream), _) => upstream.chat_request(account, call.body),
         }
     }
 
@@ -215,7 +236,7 @@ impl Provider {
                 Some(upstream.count_request(account, body, client_headers))
             }
             Kind::Gemini(upstream) => Some(upstream.count_request(account, model, body)),
-            Kind::OpenAiCompatible(_) | Kind::OpenAi(_) => None,
+            Kind::OpenAiCompatible(_) | Kind::OpenAi(_) | Kind::Kimi(_) => None,
         }
     }
 
@@ -227,26 +248,72 @@ impl Provider {
             }
             Kind::Anthropic(upstream) => upstream.models_request(account),
             Kind::Gemini(upstream) => upstream.models_request(account),
+            Kind::Kimi(upstream) => upstream.models_request(account),
         }
     }
 
     /// Reads the upstream's model catalog.
     pub fn parse_models(&self, body: &[u8]) -> Result<Vec<String>, serde_json::Error> {
         match &self.kind {
-            Kind::OpenAiCompatible(_) | Kind::OpenAi(_) => openai_compatible::parse_models(body),
+            Kind::OpenAiCompatible(_) | Kind::OpenAi(_) | Kind::Kimi(_) => {
+                openai_compatible::parse_models(body)
+            }
             Kind::Anthropic(_) => anthropic::parse_models(body),
             Kind::Gemini(_) => gemini::parse_models(body),
         }
     }
 
-    /// What an error status from the upstream means.
-    pub fn classify_failure(&self, status: StatusCode, headers: &HeaderMap) -> Failure {
+    /// What an error answer from the upstream means: its status, headers
+    /// and error body. `now` (Unix milliseconds) turns reset times into
+    /// waits.
+    pub fn classify_failure(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &str,
+        now: i64,
+    ) -> Failure {
         match &self.kind {
             Kind::OpenAiCompatible(_) | Kind::OpenAi(..) => {
-                openai_compatible::classify_failure(status, headers)
+                openai_compatible::classify_failure(status, headers, body, now)
             }
-            Kind::Anthropic(_) => anthropic::classify_failure(status, headers),
-            Kind::Gemini(_) => gemini::classify_failure(status, headers),
+            Kind::Anthropic(_) => anthropic::classify_failure(status, headers, body, now),
+            Kind::Gemini(_) => gemini::classify_failure(status, headers, body),
+            Kind::Kimi(_) => kimi::classify_failure(status, headers, body, now),
+        }
+    }
+
+    /// The quota a successful answer's headers report, if they do. `now`
+    /// (Unix milliseconds) turns relative resets into times.
+    pub fn quota_from_headers(&self, headers: &HeaderMap, now: i64) -> Option<Quota> {
+        let quota = match &self.kind {
+            Kind::OpenAiCompatible(_) | Kind::OpenAi(_) => {
+                openai_compatible::quota_from_headers(headers, now)
+            }
+            Kind::Anthropic(_) => anthropic::quota_from_headers(headers),
+            Kind::Gemini(_) | Kind::Kimi(_) => return None,
+        };
+        (!quota.windows.is_empty()).then_some(quota)
+    }
+
+    /// A request for the account's quota, for upstreams that have a usage
+    /// endpoint.
+    pub fn quota_request(&self, account: &Account) -> Option<OutboundRequest> {
+        match &self.kind {
+            Kind::Kimi(upstream) => Some(upstream.usage_request(account)),
+            Kind::OpenAiCompatible(_) | Kind::OpenAi(_) | Kind::Anthropic(_) | Kind::Gemini(_) => {
+                None
+            }
+        }
+    }
+
+    /// Reads a usage endpoint's answer (see [`Self::quota_request`]).
+    pub fn parse_quota(&self, body: &[u8]) -> Result<Quota, serde_json::Error> {
+        match &self.kind {
+            Kind::Kimi(_) => kimi::parse_usage(body),
+            Kind::OpenAiCompatible(_) | Kind::OpenAi(_) | Kind::Anthropic(_) | Kind::Gemini(_) => {
+                Ok(Quota::default())
+            }
         }
     }
 
@@ -260,6 +327,7 @@ impl Provider {
             }
             Kind::Anthropic(upstream) => secrets.extend(upstream.header_secrets()),
             Kind::Gemini(upstream) => secrets.extend(upstream.header_secrets()),
+            Kind::Kimi(upstream) => secrets.extend(upstream.header_secrets()),
         }
         secrets
     }

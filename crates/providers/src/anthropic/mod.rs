@@ -10,11 +10,23 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use serde::Deserialize;
 use subgate_config::{ProviderConfig, Url};
 use subgate_core::{FailureClass, SecretString, expose};
+
+/// Claude models, for when the catalog cannot be fetched.
+pub(crate) const MODELS: &[&str] = &[
+    "claude-opus-4-6",
+    "claude-sonnet-4-6",
+    "claude-opus-4-5",
+    "claude-sonnet-4-5",
+    "claude-haiku-4-5",
+    "claude-opus-4-1",
+    "claude-sonnet-4-0",
+];
 use subgate_http::OutboundRequest;
 use subgate_protocol::anthropic::VERSION;
 
-use crate::common::{base_headers, join, retry_after};
-use crate::{Account, Credential, Failure};
+use crate::common::{base_headers, join};
+use crate::verdict::{Failure, Quota, Rest, Scope, header_text, header_windows, parse_instant};
+use crate::{Account, Credential};
 
 const API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 const ANTHROPIC_VERSION: HeaderName = HeaderName::from_static("anthropic-version");
@@ -111,16 +123,44 @@ pub(crate) fn parse_models(body: &[u8]) -> Result<Vec<String>, serde_json::Error
         .collect())
 }
 
-pub(crate) fn classify_failure(status: StatusCode, headers: &HeaderMap) -> Failure {
-    let class = match status.as_u16() {
-        // 529: Anthropic is overloaded, not this account.
-        529 => FailureClass::UpstreamFault,
-        other => FailureClass::from_upstream_status(other),
-    };
-    Failure {
-        class,
-        retry_after: retry_after(headers),
+/// 529 is Anthropic overloaded (for this model, not this account). A 429
+/// without `retry-after` waits for the latest reset among the windows the
+/// headers show used up, or the unified (subscription) reset.
+pub(crate) fn classify_failure(
+    status: StatusCode,
+    headers: &HeaderMap,
+    _body: &str,
+    now: i64,
+) -> Failure {
+    let mut failure = Failure::from_status(status, headers);
+    match status.as_u16() {
+        529 => {
+            failure.class = FailureClass::UpstreamFault;
+            failure.rest = Some(Rest::Faulty);
+            failure.scope = Scope::Model;
+        }
+        429 if failure.retry_after.is_none() => {
+            let until = quota_from_headers(headers).exhausted_until().or_else(|| {
+                header_text(headers, "anthropic-ratelimit-unified-reset").and_then(parse_instant)
+            });
+            failure.retry_after = until
+                .and_then(|until| u64::try_from(until - now).ok())
+                .map(std::time::Duration::from_millis);
+        }
+        _ => {}
     }
+    failure
+}
+
+/// `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-
+/// {limit,remaining,reset}`; resets are RFC 3339 times.
+pub(crate) fn quota_from_headers(headers: &HeaderMap) -> Quota {
+    header_windows(
+        headers,
+        &["requests", "tokens", "input-tokens", "output-tokens"],
+        |part, name| format!("anthropic-ratelimit-{name}-{part}"),
+        parse_instant,
+    )
 }
 
 #[cfg(test)]
@@ -138,6 +178,7 @@ mod tests {
         let account = Account {
             id: "a".into(),
             name: "a#1".into(),
+            priority: 0,
             credential: Credential::ApiKey(SecretString::from("sk-ant-1")),
         };
         let mut client = HeaderMap::new();
@@ -160,8 +201,8 @@ mod tests {
             "http://127.0.0.1:9/v1/models?limit=1000"
         );
         assert_eq!(
-            classify_failure(StatusCode::from_u16(529).unwrap(), &HeaderMap::new()).class,
-            FailureClass::UpstreamFault
+            classify_failure(StatusCode::from_u16(529).unwrap(), &HeaderMap::new(), "", 0).rest,
+            Some(Rest::Faulty)
         );
         assert_eq!(
             parse_models(

@@ -10,10 +10,20 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use serde::Deserialize;
 use subgate_config::{ProviderConfig, Url};
 use subgate_core::{FailureClass, SecretString, expose};
+
+/// Gemini models, for when the catalog cannot be fetched.
+pub(crate) const MODELS: &[&str] = &[
+    "gemini-3-pro-preview",
+    "gemini-2.5-pro",
+    "gemini-2.5-flash",
+    "gemini-2.5-flash-lite",
+    "gemini-2.0-flash",
+];
 use subgate_http::OutboundRequest;
 
-use crate::common::{base_headers, join, retry_after};
-use crate::{Account, Credential, Failure};
+use crate::common::{base_headers, join};
+use crate::verdict::{Failure, Rest, Scope, parse_span};
+use crate::{Account, Credential};
 
 const API_KEY: HeaderName = HeaderName::from_static("x-goog-api-key");
 
@@ -145,11 +155,70 @@ pub(crate) fn parse_models(body: &[u8]) -> Result<Vec<String>, serde_json::Error
         .collect())
 }
 
-pub(crate) fn classify_failure(status: StatusCode, headers: &HeaderMap) -> Failure {
-    Failure {
-        class: FailureClass::from_upstream_status(status.as_u16()),
-        retry_after: retry_after(headers),
+#[derive(Deserialize)]
+struct ErrorEnvelope {
+    error: GoogleError,
+}
+
+#[derive(Deserialize)]
+struct GoogleError {
+    #[serde(default)]
+    details: Vec<ErrorDetail>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorDetail {
+    #[serde(rename = "@type", default)]
+    kind: String,
+    retry_delay: Option<String>,
+    reason: Option<String>,
+    #[serde(default)]
+    violations: Vec<Violation>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Violation {
+    quota_id: Option<String>,
+}
+
+/// Google's error details say more than the status: `RetryInfo` names the
+/// wait, `ErrorInfo` says `QUOTA_EXHAUSTED` (a daily quota, not a burst)
+/// or `API_KEY_INVALID` (sent with a 400), `QuotaFailure` names per-day
+/// quotas.
+pub(crate) fn classify_failure(status: StatusCode, headers: &HeaderMap, body: &str) -> Failure {
+    let mut failure = Failure::from_status(status, headers);
+    let Ok(envelope) = serde_json::from_str::<ErrorEnvelope>(body) else {
+        return failure;
+    };
+    for detail in &envelope.error.details {
+        if detail.kind.ends_with("google.rpc.RetryInfo")
+            && failure.retry_after.is_none()
+            && let Some(delay) = detail.retry_delay.as_deref()
+        {
+            failure.retry_after = parse_span(delay);
+        }
+        match detail.reason.as_deref() {
+            Some("API_KEY_INVALID") => {
+                failure.class = FailureClass::UpstreamAuth;
+                failure.rest = Some(Rest::CredentialInvalid);
+                failure.scope = Scope::Account;
+            }
+            Some("QUOTA_EXHAUSTED") => failure.rest = Some(Rest::QuotaExhausted),
+            _ => {}
+        }
+        let daily = detail.violations.iter().any(|violation| {
+            violation
+                .quota_id
+                .as_deref()
+                .is_some_and(|id| id.contains("PerDay"))
+        });
+        if daily {
+            failure.rest = Some(Rest::QuotaExhausted);
+        }
     }
+    failure
 }
 
 #[cfg(test)]
@@ -167,6 +236,7 @@ mod tests {
         let account = Account {
             id: "g".into(),
             name: "g#1".into(),
+            priority: 0,
             credential: Credential::ApiKey(SecretString::from("AIza-1")),
         };
         let stream = gemini.generate_request(&account, "gemini-2.5-pro", true, Bytes::new());
@@ -186,5 +256,22 @@ mod tests {
         );
         let models = br#"{"models":[{"name":"models/gemini-2.5-pro","supportedGenerationMethods":["generateContent","countTokens"]},{"name":"models/embedding-001","supportedGenerationMethods":["embedContent"]}]}"#;
         assert_eq!(parse_models(models).unwrap(), ["gemini-2.5-pro"]);
+    }
+
+    #[test]
+    fn google_error_details_name_the_rest_and_the_wait() {
+        let body = r#"{"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED","details":[
+            {"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerMinutePerProjectPerModel"}]},
+            {"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"31s"}]}}"#;
+        let failure = classify_failure(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), body);
+        assert_eq!(failure.rest, Some(Rest::RateLimited));
+        assert_eq!(failure.retry_after, Some(std::time::Duration::from_secs(31)));
+        let daily = body.replace("PerMinute", "PerDay");
+        let failure = classify_failure(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), &daily);
+        assert_eq!(failure.rest, Some(Rest::QuotaExhausted));
+        let bad_key = r#"{"error":{"code":400,"message":"API key not valid.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID"}]}}"#;
+        let failure = classify_failure(StatusCode::BAD_REQUEST, &HeaderMap::new(), bad_key);
+        assert_eq!(failure.rest, Some(Rest::CredentialInvalid));
+        assert_eq!(failure.class, FailureClass::UpstreamAuth);
     }
 }

@@ -12,8 +12,8 @@ mod request;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use errors::classify_failure;
-pub(crate) use models::parse_models;
+pub(crate) use errors::{classify_failure, error_words, quota_from_headers};
+pub(crate) use models::{OPENAI_MODELS, parse_models, preset_models};
 use subgate_config::{ProviderConfig, Url};
 use subgate_core::SecretString;
 

@@ -3,32 +3,27 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use pretty_assertions::assert_eq;
-use subgate_config::{ProviderConfig, UpstreamLimits, Url};
+use subgate_config::ProviderConfig;
 use subgate_core::{FailureClass, ProviderKind, SecretString};
 
 use crate::Provider;
+use crate::common::test_config;
 
 fn config(keys: &[&str]) -> ProviderConfig {
-    ProviderConfig {
-        kind: ProviderKind::OpenAiCompatible,
-        name: "local".to_owned(),
-        base_url: Url::parse("http://127.0.0.1:9/v1").unwrap(),
-        api_keys: keys.iter().map(|key| SecretString::from(*key)).collect(),
-        models: None,
-        stream_usage: true,
-        headers: vec![
+    let mut config = test_config(
+        ProviderKind::OpenAiCompatible,
+        "http://127.0.0.1:9/v1",
+        keys,
+        vec![
             ("x-title".to_owned(), SecretString::from("subgate")),
             ("x-team-token".to_owned(), SecretString::from("tok-1")),
         ],
-        apis: vec![subgate_config::OpenAiApi::Chat],
-        always_stream: false,
-        limits: UpstreamLimits {
-            connect_timeout: Duration::from_secs(1),
-            first_byte_timeout: Duration::from_secs(1),
-            idle_timeout: Duration::from_secs(1),
-            max_event_bytes: 1024,
-        },
+    );
+    "local".clone_into(&mut config.name);
+    for account in &mut config.accounts {
+        account.name = account.name.replace("openai-compatible", "local");
     }
+    config
 }
 
 #[test]
@@ -121,17 +116,17 @@ fn failures_read_status_and_retry_after() {
     let provider = Provider::from_config(&config(&[])).unwrap();
     let mut headers = HeaderMap::new();
     headers.insert("retry-after", "3".parse().unwrap());
-    let failure = provider.classify_failure(StatusCode::TOO_MANY_REQUESTS, &headers);
+    let failure = provider.classify_failure(StatusCode::TOO_MANY_REQUESTS, &headers, "", 0);
     assert_eq!(failure.class, FailureClass::UpstreamRateLimited);
     assert_eq!(failure.retry_after, Some(Duration::from_secs(3)));
     headers.insert("retry-after-ms", "1500".parse().unwrap());
     assert_eq!(
         provider
-            .classify_failure(StatusCode::TOO_MANY_REQUESTS, &headers)
+            .classify_failure(StatusCode::TOO_MANY_REQUESTS, &headers, "", 0)
             .retry_after,
         Some(Duration::from_millis(1500))
     );
-    let failure = provider.classify_failure(StatusCode::BAD_GATEWAY, &HeaderMap::new());
+    let failure = provider.classify_failure(StatusCode::BAD_GATEWAY, &HeaderMap::new(), "", 0);
     assert_eq!(
         (failure.class, failure.retry_after),
         (FailureClass::UpstreamFault, None)
