@@ -11,6 +11,7 @@ passed.
 import argparse
 import json
 import sys
+import time
 import traceback
 
 import anthropic
@@ -236,6 +237,10 @@ def main():
                     result["error"] = f"{type(error).__name__}: {error}"
                     result["trace"] = traceback.format_exc(limit=3)
                 print(json.dumps(result), flush=True)
+                if check.__name__.endswith("_error"):
+                    # The 429 rested the account for the upstream's
+                    # retry-after-ms (20 ms); let it come back.
+                    time.sleep(0.1)
     sys.exit(1 if failures else 0)
 
 

@@ -109,10 +109,15 @@ fn check(file: Option<PathBuf>) -> Result<()> {
         writeln!(out, "  providers none yet; add a `[[providers]]` entry")?;
     }
     for provider in &config.providers {
-        let accounts = match provider.api_keys.len() {
+        let keyed = provider
+            .accounts
+            .iter()
+            .filter(|account| account.key.is_some())
+            .count();
+        let accounts = match keyed {
             0 => "no key".to_owned(),
             1 => "1 account".to_owned(),
-            n => format!("{n} accounts"),
+            n => format!("{n} accounts, {}", provider.pool.strategy.as_str()),
         };
         let models = match &provider.models {
             Some(models) => format!("models: {}", models.join(", ")),

@@ -41,7 +41,7 @@ mod tests {
                 name,
                 "OPENAI_COMPATIBLE_KEY" | "OPENAI_API_KEY" | "LOCAL_WORK_KEY"
             )
-                .then(|| format!("sk-from-env-{name}"))
+            .then(|| format!("sk-from-env-{name}"))
         };
         let config = load_text(&uncommented, &env);
         assert_eq!(config.providers.len(), 2);

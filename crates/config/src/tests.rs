@@ -79,7 +79,11 @@ fn provider_entry_is_read_with_limits_inherited() {
         provider
             .accounts
             .iter()
-            .map(|account| (account.name.as_str(), account.key.as_ref().map(expose), account.priority))
+            .map(|account| (
+                account.name.as_str(),
+                account.key.as_ref().map(expose),
+                account.priority
+            ))
             .collect::<Vec<_>>(),
         [("local#1", Some("k1"), 0), ("local#2", Some("k2"), 1)]
     );
@@ -297,10 +301,19 @@ fn routing_defaults_and_overrides() {
     .unwrap();
     assert_eq!(config.routing.max_attempts, 2);
     assert_eq!(config.routing.backoff_cap, Duration::from_mins(1));
-    assert_eq!(config.providers[0].pool.strategy, crate::Strategy::QuotaAware);
-    assert_eq!(config.providers[1].pool.strategy, crate::Strategy::FillFirst);
+    assert_eq!(
+        config.providers[0].pool.strategy,
+        crate::Strategy::QuotaAware
+    );
+    assert_eq!(
+        config.providers[1].pool.strategy,
+        crate::Strategy::FillFirst
+    );
     assert_eq!(config.providers[1].pool.max_concurrency, Some(2));
-    assert_eq!(config.providers[1].pool.min_interval, Some(Duration::from_millis(250)));
+    assert_eq!(
+        config.providers[1].pool.min_interval,
+        Some(Duration::from_millis(250))
+    );
     assert_eq!(
         error_text("[routing]\nmax_attempts = 0"),
         "`routing.max_attempts`: must be at least 1\nhint: 1 turns failover off; the default is 4"
@@ -380,7 +393,13 @@ fn named_accounts_presets_and_kimi() {
     let accounts: Vec<_> = router
         .accounts
         .iter()
-        .map(|account| (account.name.as_str(), account.key.as_ref().map(expose), account.priority))
+        .map(|account| {
+            (
+                account.name.as_str(),
+                account.key.as_ref().map(expose),
+                account.priority,
+            )
+        })
         .collect();
     assert_eq!(
         accounts,
@@ -394,7 +413,10 @@ fn named_accounts_presets_and_kimi() {
     assert_eq!(local.base_url.as_str(), "http://127.0.0.1:11434/v1");
     assert_eq!(local.accounts.len(), 1);
     assert!(local.accounts[0].key.is_none());
-    assert_eq!(config.providers[2].base_url.as_str(), "https://api.kimi.com/coding/v1");
+    assert_eq!(
+        config.providers[2].base_url.as_str(),
+        "https://api.kimi.com/coding/v1"
+    );
     assert_eq!(
         error_text("[[providers]]\nkind = \"openai-compatible\"\nname = \"g\"\npreset = \"groq\""),
         "`providers[0].api_keys`: the `groq` preset needs an API key\nhint: list it in `api_keys`, or name an environment variable in `api_key_env`"
@@ -404,7 +426,9 @@ fn named_accounts_presets_and_kimi() {
             .starts_with("`providers[0].preset`: a `anthropic` provider has no presets")
     );
     assert_eq!(
-        error_text("[[providers]]\nkind = \"openai\"\nname = \"o\"\napi_keys = [\"k\"]\naccounts = [{ name = \"x\", api_key = \"k\" }]"),
+        error_text(
+            "[[providers]]\nkind = \"openai\"\nname = \"o\"\napi_keys = [\"k\"]\naccounts = [{ name = \"x\", api_key = \"k\" }]"
+        ),
         "`providers[0].accounts[0].api_key`: repeats another account's key; each key is one account"
     );
 }

@@ -504,17 +504,22 @@ fn accounts(
                 ));
             }
             (Some(inline), None) => Some(inline.trim().to_owned()),
-            (None, Some(var)) => Some(env(&var).map(|value| value.trim().to_owned()).ok_or_else(|| {
-                ConfigError::invalid_with_hint(
-                    format!("{account_key}.api_key_env"),
-                    format!("the environment variable `{var}` is not set or is empty"),
-                    format!("export {var}=… before starting subgate"),
-                )
-            })?),
+            (None, Some(var)) => Some(env(&var).map(|value| value.trim().to_owned()).ok_or_else(
+                || {
+                    ConfigError::invalid_with_hint(
+                        format!("{account_key}.api_key_env"),
+                        format!("the environment variable `{var}` is not set or is empty"),
+                        format!("export {var}=… before starting subgate"),
+                    )
+                },
+            )?),
             (None, None) => None,
         };
         if secret.as_deref() == Some("") {
-            return Err(ConfigError::invalid(format!("{account_key}.api_key"), "is empty"));
+            return Err(ConfigError::invalid(
+                format!("{account_key}.api_key"),
+                "is empty",
+            ));
         }
         if let Some(secret) = &secret
             && accounts

@@ -1,18 +1,31 @@
-//! Which provider serves which model.
+//! Which providers serve which model.
 //!
-//! A requested model resolves, in order, through: a `provider/model` prefix
-//! naming a configured provider (the rest goes upstream as it is), then the
-//! providers' catalogs in config order. A provider's catalog is the `models`
-//! list from its config entry, or else what its `GET /models` returns,
-//! fetched in the background at start, again every few minutes, and at once
-//! when a request names a model nobody is known to serve.
+//! A requested model resolves to an ordered list of targets, through the
+//! first of: a config alias (its `provider/model` targets in order); a
+//! `provider/model` prefix naming a configured provider (the rest goes
+//! upstream as it is); the providers' catalogs (every provider listing it,
+//! in config order); the model's family (`claude-*` to Anthropic providers,
+//! `gpt-*` and `o1`/`o3`/`o4` to OpenAI, `gemini-*` to Gemini, `kimi-*` to
+//! Kimi), for models newer than any catalog.
+//!
+//! A provider's catalog is the `models` list from its config entry, or else
+//! what its `GET /models` returns: fetched in the background at start,
+//! again every few minutes, and at once when a request names a model nobody
+//! is known to serve. Until the first fetch (and when fetches fail) it is
+//! the last fetched list, kept in the store, or else the list built into
+//! the provider.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use subgate_config::Alias;
+use subgate_core::ProviderKind;
 use subgate_providers::Provider;
+use subgate_store::Store;
 use tokio::sync::Mutex;
+
+use crate::clock::now_millis;
 use tokio::time::Instant;
 
 /// How often catalogs fetched from upstreams are refreshed.
@@ -34,13 +47,13 @@ pub(crate) struct Target {
     pub(crate) upstream_model: String,
 }
 
-/// Every model the gateway can serve right now.
+/// Every model the providers' catalogs list.
 #[derive(Debug, Default)]
 pub(crate) struct ModelMap {
-    /// Model id → index of the first provider (in config order) serving it.
-    owners: HashMap<String, usize>,
-    /// `(model, provider index)` in listing order, one entry per model.
-    listing: Vec<(String, usize)>,
+    /// Model id → indexes of the providers listing it, in config order.
+    owners: HashMap<String, Vec<usize>>,
+    /// Model ids in listing order, one entry per model.
+    listing: Vec<String>,
 }
 
 impl ModelMap {
@@ -48,18 +61,73 @@ impl ModelMap {
         let mut map = Self::default();
         for (provider, models) in catalogs.iter().enumerate() {
             for model in models.iter() {
-                if !map.owners.contains_key(model) {
-                    map.owners.insert(model.clone(), provider);
-                    map.listing.push((model.clone(), provider));
+                let owners = map.owners.entry(model.clone()).or_insert_with(|| {
+                    map.listing.push(model.clone());
+                    Vec::new()
+                });
+                if !owners.contains(&provider) {
+                    owners.push(provider);
                 }
             }
         }
         map
     }
 
-    /// `(model, provider index)` for every model, one entry each.
-    pub(crate) fn listing(&self) -> &[(String, usize)] {
-        &self.listing
+    /// `(model, providers listing it)` for every model, one entry each.
+    pub(crate) fn listing(&self) -> impl Iterator<Item = (&str, &[usize])> {
+        self.listing
+            .iter()
+            .map(|model| (model.as_str(), self.owners[model].as_slice()))
+    }
+}
+
+/// An alias with its providers found.
+#[derive(Debug)]
+pub(crate) struct Routes {
+    aliases: Vec<(String, Vec<Target>)>,
+}
+
+impl Routes {
+    pub(crate) fn new(aliases: &[Alias], providers: &[Provider]) -> Self {
+        let aliases = aliases
+            .iter()
+            .map(|alias| {
+                let targets = alias
+                    .targets
+                    .iter()
+                    .filter_map(|(provider, model)| {
+                        Some(Target {
+                            provider: providers.iter().position(|p| p.name() == provider)?,
+                            upstream_model: model.clone(),
+                        })
+                    })
+                    .collect();
+                (alias.name.clone(), targets)
+            })
+            .collect();
+        Self { aliases }
+    }
+
+    /// Every alias and its targets.
+    pub(crate) fn aliases(&self) -> &[(String, Vec<Target>)] {
+        &self.aliases
+    }
+}
+
+/// The kinds of provider a model's name says it belongs to.
+fn family(model: &str) -> &'static [ProviderKind] {
+    let is_o_series =
+        model.len() > 1 && model.starts_with('o') && model.as_bytes()[1].is_ascii_digit();
+    if model.starts_with("claude-") {
+        &[ProviderKind::Anthropic]
+    } else if model.starts_with("gpt-") || is_o_series || model.starts_with("codex-") {
+        &[ProviderKind::OpenAi]
+    } else if model.starts_with("gemini-") {
+        &[ProviderKind::Gemini]
+    } else if model.starts_with("kimi-") {
+        &[ProviderKind::Kimi]
+    } else {
+        &[]
     }
 }
 
@@ -73,14 +141,18 @@ pub(crate) struct Catalog {
 }
 
 impl Catalog {
-    /// A catalog holding the configured lists; fetched ones start empty.
+    /// A catalog holding the configured lists; the others start as the
+    /// provider's built-in list until fetched.
     pub(crate) fn new(providers: &[Provider]) -> Self {
         let catalogs: Vec<Arc<[String]>> = providers
             .iter()
-            .map(|provider| {
-                provider
-                    .configured_models()
-                    .map_or_else(|| Arc::from([]), Arc::from)
+            .map(|provider| match provider.configured_models() {
+                Some(models) => Arc::from(models),
+                None => provider
+                    .builtin_models()
+                    .iter()
+                    .map(|&model| model.to_owned())
+                    .collect(),
             })
             .collect();
         let map = ModelMap::build(&catalogs);
@@ -98,29 +170,87 @@ impl Catalog {
             .map_or_else(|poisoned| poisoned.into_inner().clone(), |map| map.clone())
     }
 
-    /// Where `requested` goes, by prefix or catalog, if anywhere.
-    pub(crate) fn resolve(&self, providers: &[Provider], requested: &str) -> Option<Target> {
+    /// Where `requested` goes: the targets to try, in order (empty when
+    /// nothing serves it).
+    pub(crate) fn resolve(
+        &self,
+        providers: &[Provider],
+        routes: &Routes,
+        requested: &str,
+    ) -> Vec<Target> {
+        if let Some((_, targets)) = routes.aliases.iter().find(|(name, _)| name == requested) {
+            return targets.clone();
+        }
         if let Some((prefix, rest)) = requested.split_once('/')
             && !rest.is_empty()
             && let Some(provider) = providers
                 .iter()
                 .position(|provider| provider.name() == prefix)
         {
-            return Some(Target {
+            return vec![Target {
                 provider,
                 upstream_model: rest.to_owned(),
-            });
+            }];
         }
-        let provider = *self.map().owners.get(requested)?;
-        Some(Target {
-            provider,
-            upstream_model: requested.to_owned(),
-        })
+        let to_targets = |indexes: &mut dyn Iterator<Item = usize>| {
+            indexes
+                .map(|provider| Target {
+                    provider,
+                    upstream_model: requested.to_owned(),
+                })
+                .collect::<Vec<_>>()
+        };
+        if let Some(owners) = self.map().owners.get(requested) {
+            return to_targets(&mut owners.iter().copied());
+        }
+        let kinds = family(requested);
+        to_targets(
+            &mut providers
+                .iter()
+                .enumerate()
+                .filter(|(_, provider)| kinds.contains(&provider.kind()))
+                .map(|(index, _)| index),
+        )
+    }
+
+    /// Replaces fetched catalogs with the lists last stored, where there
+    /// are any.
+    pub(crate) async fn load_cached(&self, store: &Store, providers: &[Provider]) {
+        let mut loaded = Vec::new();
+        for (index, provider) in providers.iter().enumerate() {
+            if provider.configured_models().is_some() {
+                continue;
+            }
+            if let Ok(Some(text)) = store.setting(&cache_key(provider)).await
+                && let Ok(models) = serde_json::from_str::<Vec<String>>(&text)
+            {
+                loaded.push((index, models));
+            }
+        }
+        if !loaded.is_empty() {
+            self.replace(loaded);
+        }
+    }
+
+    fn replace(&self, fresh: Vec<(usize, Vec<String>)>) {
+        let mut catalogs = match self.catalogs.write() {
+            Ok(catalogs) => catalogs,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for (index, models) in fresh {
+            catalogs[index] = models.into();
+        }
+        let map = Arc::new(ModelMap::build(&catalogs));
+        drop(catalogs);
+        match self.map.write() {
+            Ok(mut current) => *current = map,
+            Err(poisoned) => *poisoned.into_inner() = map,
+        }
     }
 
     /// Fetches the catalogs of providers that have no configured list.
     /// With `on_miss`, does nothing if a fetch started recently.
-    pub(crate) async fn refresh(&self, providers: &[Provider], on_miss: bool) {
+    pub(crate) async fn refresh(&self, providers: &[Provider], store: &Store, on_miss: bool) {
         let mut last = self.fetching.lock().await;
         if on_miss && last.is_some_and(|started| started.elapsed() < MISS_COOLDOWN) {
             return;
@@ -132,25 +262,29 @@ impl Catalog {
             .filter(|(_, provider)| provider.configured_models().is_none())
             .map(|(index, provider)| async move { (index, fetch(provider).await) });
         let results = futures_util::future::join_all(fetches).await;
-        if results.is_empty() {
+        let fresh: Vec<(usize, Vec<String>)> = results
+            .into_iter()
+            .filter_map(|(index, models)| Some((index, models?)))
+            .collect();
+        if fresh.is_empty() {
             return;
         }
-        let mut catalogs = match self.catalogs.write() {
-            Ok(catalogs) => catalogs,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        for (index, result) in results {
-            if let Some(models) = result {
-                catalogs[index] = models.into();
+        for (index, models) in &fresh {
+            if let Ok(text) = serde_json::to_string(models)
+                && let Err(error) = store
+                    .set_setting(&cache_key(&providers[*index]), &text, now_millis())
+                    .await
+            {
+                tracing::debug!(%error, "Keeping the fetched catalog failed.");
             }
         }
-        let map = Arc::new(ModelMap::build(&catalogs));
-        drop(catalogs);
-        match self.map.write() {
-            Ok(mut current) => *current = map,
-            Err(poisoned) => *poisoned.into_inner() = map,
-        }
+        self.replace(fresh);
     }
+}
+
+/// The setting a provider's fetched catalog is kept under.
+fn cache_key(provider: &Provider) -> String {
+    format!("catalog:{}", provider.name())
 }
 
 /// One provider's catalog, or `None` (logged) if it could not be read.

@@ -9,6 +9,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use subgate_core::{Dialect, FailureClass};
 use subgate_http::{TimeoutPhase, TransportError};
 use subgate_protocol::error::{ErrorKind, ErrorReport};
+use subgate_providers::Failure;
 
 /// A request the gateway could not answer with success. Boxed, so the
 /// `Result`s it travels in stay small; its fields read through `Deref`.
@@ -51,6 +52,9 @@ pub struct ErrorDetails {
     pub class: FailureClass,
     /// Headers the response carries (request id, provider, account).
     pub headers: HeaderMap,
+    /// What the failure means for routing, when an upstream failed: which
+    /// account or model rests, and whether another one may answer.
+    pub failure: Option<Failure>,
 }
 
 impl GatewayError {
@@ -65,6 +69,7 @@ impl GatewayError {
             body: None,
             class,
             headers: HeaderMap::new(),
+            failure: None,
         }))
     }
 
@@ -181,8 +186,20 @@ impl GatewayError {
         error
     }
 
-    /// Talking to the upstream failed before it answered.
+    /// Talking to the upstream failed before it answered. Anything but a
+    /// body over the limit or a setup fault lets another account try.
     pub(crate) fn transport(provider: &str, error: &TransportError) -> Self {
+        let mut gateway = Self::from_transport(provider, error);
+        if !matches!(
+            error,
+            TransportError::TooLarge { .. } | TransportError::Setup(_)
+        ) {
+            gateway.failure = Some(Failure::unreachable(gateway.class));
+        }
+        gateway
+    }
+
+    fn from_transport(provider: &str, error: &TransportError) -> Self {
         match error {
             TransportError::Timeout { phase, .. } => {
                 let mut timeout = Self::new(
@@ -240,6 +257,41 @@ impl GatewayError {
         let mut error = Self::new(kind, status, class, message);
         error.body = body;
         error.retry_after = retry_after;
+        error
+    }
+
+    /// Every account that could serve the request is resting.
+    pub(crate) fn all_resting(model: &str, resting: usize, wait: Option<Duration>) -> Self {
+        let mut message = format!(
+            "every account that serves `{model}` is resting ({resting} cooling down, out of quota or failing)"
+        );
+        if let Some(wait) = wait {
+            let _ = write!(message, "; the first is back in {}s", wait.as_secs().max(1));
+        }
+        let mut error = Self::new(
+            ErrorKind::RateLimited,
+            StatusCode::TOO_MANY_REQUESTS,
+            FailureClass::UpstreamRateLimited,
+            message,
+        );
+        error.code = Some("all_accounts_resting".to_owned());
+        error.retry_after = wait;
+        error
+    }
+
+    /// Every account that could serve the request stayed at its
+    /// concurrency cap until the failover deadline.
+    pub(crate) fn no_free_account(model: &str, waited: Duration) -> Self {
+        let mut error = Self::new(
+            ErrorKind::Overloaded,
+            StatusCode::SERVICE_UNAVAILABLE,
+            FailureClass::UpstreamRateLimited,
+            format!(
+                "no account that serves `{model}` had room for another request within {}s (concurrency caps)",
+                waited.as_secs()
+            ),
+        );
+        error.code = Some("accounts_busy".to_owned());
         error
     }
 

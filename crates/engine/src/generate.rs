@@ -1,10 +1,16 @@
-//! The request pipeline for generation: route the model, pick the account
-//! and the upstream dialect, then pass the request through (same dialect)
-//! or translate it (different dialects), and hand back a [`Reply`].
+//! The request pipeline for generation: resolve the model to its targets,
+//! then try accounts (the pool's order, the conversation's own account
+//! first) until one answers, failing over before anything reached the
+//! client: to the next account, then to the alias's next target, within a
+//! bounded number of attempts and an overall deadline. Each attempt passes
+//! the request through (same dialect) or translates it.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use futures_util::Stream;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use subgate_core::{Dialect, RequestId, mask};
@@ -12,10 +18,14 @@ use subgate_http::InboundResponse;
 use subgate_protocol::canonical::{Dropped, ReplyMeta};
 use subgate_protocol::error::client_status;
 use subgate_protocol::passthrough::{BodyHead, upstream_error};
-use subgate_providers::{Account, Call, Provider};
+use subgate_providers::{Account, Call, Provider, Rest};
+use tokio::time::Instant;
 
+use crate::catalog::Target;
+use crate::clock::now_millis;
+use crate::pool::{Lease, Order, Pool};
 use crate::usage::Meter;
-use crate::{ClientRequest, Engine, GatewayError, Reply};
+use crate::{ClientRequest, Engine, GatewayError, Reply, ReplyBody};
 
 /// The largest upstream error body read and passed on.
 const MAX_ERROR_BODY: usize = 1 << 20;
@@ -23,16 +33,57 @@ const MAX_ERROR_BODY: usize = 1 << 20;
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const PROVIDER: HeaderName = HeaderName::from_static("x-subgate-provider");
 const ACCOUNT: HeaderName = HeaderName::from_static("x-subgate-account");
+const ATTEMPTS: HeaderName = HeaderName::from_static("x-subgate-attempts");
 
-/// Everything decided about one request before it goes upstream.
+/// Client headers that name a conversation: Claude Code's, Codex's, and a
+/// generic one.
+const SESSION_HEADERS: [&str; 4] = [
+    "x-claude-code-session-id",
+    "session_id",
+    "conversation_id",
+    "x-session-id",
+];
+
+/// Everything decided about one attempt before it goes upstream.
 pub(crate) struct Plan<'a> {
     pub(crate) request: &'a ClientRequest,
     pub(crate) head: &'a BodyHead<'a>,
     pub(crate) provider: &'a Provider,
+    pub(crate) pool: &'a Pool,
+    pub(crate) slot: usize,
     pub(crate) account: &'a Account,
     pub(crate) upstream: Dialect,
     pub(crate) upstream_model: &'a str,
     pub(crate) meta: ReplyMeta,
+}
+
+/// How a request's attempts went so far.
+struct Attempts {
+    made: u32,
+    max: u32,
+    deadline: Instant,
+    last_error: Option<GatewayError>,
+    /// The soonest end among the rests that kept accounts out.
+    soonest: Option<i64>,
+    resting: usize,
+}
+
+impl Attempts {
+    fn left(&self) -> bool {
+        self.made < self.max && Instant::now() < self.deadline
+    }
+
+    fn rested_until(&mut self, until: i64) {
+        self.soonest = Some(self.soonest.map_or(until, |soonest| soonest.min(until)));
+    }
+
+    /// How long until the first resting account is back.
+    fn wait(&self) -> Option<Duration> {
+        let millis = self.soonest? - now_millis();
+        Some(Duration::from_millis(
+            u64::try_from(millis).unwrap_or(0).max(1),
+        ))
+    }
 }
 
 impl Engine {
@@ -71,12 +122,132 @@ impl Engine {
         meter: &mut Meter,
         headers: &mut HeaderMap,
     ) -> Result<Reply, GatewayError> {
+        let inner = &self.inner;
         let head = BodyHead::parse(request.dialect, &request.body, request.line())
             .map_err(GatewayError::invalid)?;
         meter.request(&head.model, head.stream);
-        let target = self.resolve_model(&head.model).await?;
+        let targets = self.resolve_model(&head.model).await?;
+        let conversation = inner
+            .routing
+            .session_affinity
+            .then(|| conversation_key(request, &head))
+            .flatten();
+        let mut attempts = Attempts {
+            made: 0,
+            max: inner.routing.max_attempts,
+            deadline: Instant::now() + inner.routing.failover_deadline,
+            last_error: None,
+            soonest: None,
+            resting: 0,
+        };
+        for target in &targets {
+            if !attempts.left() {
+                break;
+            }
+            let sticky = conversation.and_then(|key| inner.affinity.get(key, target.provider));
+            let pool = &inner.pools[target.provider];
+            let provider = &inner.providers[target.provider];
+            let mut order = pool.order(
+                provider,
+                &target.upstream_model,
+                &inner.health,
+                sticky,
+                now_millis(),
+            );
+            explain(provider, target, &order, sticky);
+            attempts.resting += order.resting.len();
+            for &(_, _, until) in &order.resting {
+                attempts.rested_until(until);
+            }
+            while attempts.left() {
+                let Some(lease) = pool.lease(&mut order.accounts, attempts.deadline).await else {
+                    break;
+                };
+                attempts.made += 1;
+                let account = &provider.accounts()[lease.account];
+                set_header(headers, PROVIDER, provider.name());
+                set_header(headers, ACCOUNT, &account.name);
+                headers.insert(ATTEMPTS, HeaderValue::from(attempts.made));
+                let outcome = self
+                    .attempt(request, &head, id, target, lease.account, meter)
+                    .await;
+                match outcome {
+                    Ok(reply) => {
+                        inner.health.record_success(
+                            &account.id,
+                            &target.upstream_model,
+                            now_millis(),
+                        );
+                        if let Some(key) = conversation {
+                            inner.affinity.bind(key, target.provider, lease.account);
+                        }
+                        return Ok(reply.holding(lease));
+                    }
+                    Err(error) => {
+                        let Some(failure) = error
+                            .failure
+                            .clone()
+                            .filter(subgate_providers::Failure::fails_over)
+                        else {
+                            return Err(error);
+                        };
+                        let until = inner.health.record_failure(
+                            &account.id,
+                            &target.upstream_model,
+                            &failure,
+                            &error.message,
+                            now_millis(),
+                        );
+                        tracing::debug!(
+                            provider = provider.name(),
+                            account = %account.name,
+                            rest = failure.rest.map_or("", Rest::as_str),
+                            resting_ms = until - now_millis(),
+                            reason = %error.message,
+                            "Attempt failed before the first byte; failing over."
+                        );
+                        attempts.rested_until(until);
+                        attempts.last_error = Some(error);
+                        if failure.rest == Some(Rest::ModelUnavailable) {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        Err(self.nobody_answered(&head.model, attempts))
+    }
+
+    /// The error for a request no account answered: the last upstream's
+    /// own, waiting for the first account back when it was a rate limit;
+    /// or, when every account was resting from the start, a 429.
+    fn nobody_answered(&self, model: &str, attempts: Attempts) -> GatewayError {
+        let wait = attempts.wait();
+        if let Some(mut error) = attempts.last_error {
+            if error.status == StatusCode::TOO_MANY_REQUESTS && wait.is_some() {
+                error.retry_after = wait;
+            }
+            return error;
+        }
+        if attempts.resting > 0 {
+            GatewayError::all_resting(model, attempts.resting, wait)
+        } else {
+            GatewayError::no_free_account(model, self.inner.routing.failover_deadline)
+        }
+    }
+
+    /// One attempt on one account.
+    async fn attempt(
+        &self,
+        request: &ClientRequest,
+        head: &BodyHead<'_>,
+        id: RequestId,
+        target: &Target,
+        slot: usize,
+        meter: &mut Meter,
+    ) -> Result<Reply, GatewayError> {
         let provider = &self.inner.providers[target.provider];
-        let account = self.next_account(target.provider);
+        let account = &provider.accounts()[slot];
         let upstream = provider.dialect_for(request.dialect);
         meter.route(
             provider.name(),
@@ -85,16 +256,12 @@ impl Engine {
             &target.upstream_model,
             upstream,
         );
-        if let Ok(value) = HeaderValue::try_from(provider.name()) {
-            headers.insert(PROVIDER, value);
-        }
-        if let Ok(value) = HeaderValue::try_from(account.name.as_str()) {
-            headers.insert(ACCOUNT, value);
-        }
         let plan = Plan {
             request,
-            head: &head,
+            head,
             provider,
+            pool: &self.inner.pools[target.provider],
+            slot,
             account,
             upstream,
             upstream_model: &target.upstream_model,
@@ -121,6 +288,99 @@ impl Engine {
     }
 }
 
+/// The conversation a request belongs to: the client's session header, or
+/// what its body says (see `BodyHead::conversation_key`).
+fn conversation_key(request: &ClientRequest, head: &BodyHead<'_>) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+
+    for name in SESSION_HEADERS {
+        if let Some(value) = request.headers.get(name).filter(|value| !value.is_empty()) {
+            let mut hasher = std::hash::DefaultHasher::new();
+            (name, value.as_bytes()).hash(&mut hasher);
+            return Some(hasher.finish());
+        }
+    }
+    head.conversation_key(request.dialect)
+}
+
+/// Logs, at debug level, the order accounts will be tried in and why the
+/// others were left out.
+fn explain(provider: &Provider, target: &Target, order: &Order, sticky: Option<usize>) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let accounts = provider.accounts();
+    let names: Vec<&str> = order
+        .accounts
+        .iter()
+        .map(|&index| accounts[index].name.as_str())
+        .collect();
+    let now = now_millis();
+    let skipped: Vec<String> = order
+        .resting
+        .iter()
+        .map(|&(index, rest, until)| {
+            format!(
+                "{} ({} for {}s)",
+                accounts[index].name,
+                rest.as_str(),
+                (until - now).max(0) / 1000
+            )
+        })
+        .collect();
+    let why = match sticky {
+        Some(index) if order.accounts.first() == Some(&index) => {
+            "the conversation's own account first".to_owned()
+        }
+        Some(_) => "the conversation's account is resting; moving it".to_owned(),
+        None => format!("strategy {}", provider.pool().strategy.as_str()),
+    };
+    tracing::debug!(
+        provider = provider.name(),
+        model = %target.upstream_model,
+        order = ?names,
+        skipped = ?skipped,
+        why = %why,
+        "Accounts to try."
+    );
+}
+
+fn set_header(headers: &mut HeaderMap, name: HeaderName, value: &str) {
+    if let Ok(value) = HeaderValue::try_from(value) {
+        headers.insert(name, value);
+    }
+}
+
+impl Reply {
+    /// Keeps the account's lease until the reply's stream ends.
+    fn holding(self, lease: Lease) -> Self {
+        match self.body {
+            ReplyBody::Full(_) => self,
+            ReplyBody::Stream(stream) => Self {
+                body: ReplyBody::Stream(Box::pin(Leased {
+                    stream,
+                    _lease: lease,
+                })),
+                ..self
+            },
+        }
+    }
+}
+
+/// A reply stream that holds its account's lease.
+struct Leased {
+    stream: Pin<Box<dyn Stream<Item = Bytes> + Send>>,
+    _lease: Lease,
+}
+
+impl Stream for Leased {
+    type Item = Bytes;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        self.stream.as_mut().poll_next(cx)
+    }
+}
+
 /// Sends a generation request upstream; an error status becomes the
 /// client's error.
 pub(crate) async fn send(plan: &Plan<'_>, call: Call<'_>) -> Result<InboundResponse, GatewayError> {
@@ -131,6 +391,9 @@ pub(crate) async fn send(plan: &Plan<'_>, call: Call<'_>) -> Result<InboundRespo
         .await
         .map_err(|error| GatewayError::transport(provider.name(), &error))?;
     if response.status.is_success() {
+        if let Some(quota) = provider.quota_from_headers(&response.headers, now_millis()) {
+            plan.pool.set_quota(plan.slot, quota);
+        }
         Ok(response)
     } else {
         Err(refusal(
@@ -154,14 +417,15 @@ pub(crate) async fn refusal(
     upstream: Dialect,
     client: Dialect,
 ) -> GatewayError {
-    let failure = provider.classify_failure(response.status, &response.headers);
     let status = response.status;
+    let headers = response.headers;
     let raw = response
         .body
         .collect(MAX_ERROR_BODY)
         .await
         .unwrap_or_default();
     let text = scrub(&String::from_utf8_lossy(&raw), &provider.secrets(account));
+    let failure = provider.classify_failure(status, &headers, &text, now_millis());
     tracing::debug!(
         provider = provider.name(),
         account = %account.name,
@@ -170,13 +434,15 @@ pub(crate) async fn refusal(
     );
     let read = upstream_error(upstream, &text);
     if upstream == client && read.well_formed {
-        return GatewayError::upstream(
+        let mut error = GatewayError::upstream(
             status,
             failure.class,
             read.message,
             Some(Bytes::from(text)),
             failure.retry_after,
         );
+        error.failure = Some(failure);
+        return error;
     }
     let message = if read.message.is_empty() {
         format!("provider `{}` answered {status}", provider.name())
@@ -193,6 +459,7 @@ pub(crate) async fn refusal(
     if status == StatusCode::TOO_MANY_REQUESTS {
         error.code = Some("rate_limit_exceeded".to_owned());
     }
+    error.failure = Some(failure);
     error
 }
 

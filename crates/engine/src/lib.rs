@@ -7,33 +7,38 @@
 //! refreshes. It names providers only through `subgate-providers` and
 //! dialects only through `subgate-protocol`.
 
+mod accounts;
 mod catalog;
 mod clock;
 mod error;
 mod generate;
+mod health;
 mod passthrough;
+mod pool;
 mod tokens;
 mod translate;
 mod usage;
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
 use http::{HeaderMap, StatusCode};
-use subgate_config::{Config, Database};
+use subgate_config::{Config, Database, RoutingConfig};
 use subgate_core::{Dialect, RequestId};
 use subgate_http::TransportError;
-use subgate_providers::{Account, Provider};
+use subgate_providers::Provider;
 use subgate_store::{Store, StoreError, StoreLocation};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::catalog::Catalog;
+pub use crate::accounts::{AccountStatus, QuotaStatus, ResetError};
+use crate::catalog::{Catalog, Routes};
 pub use crate::error::{ErrorDetails, GatewayError};
+use crate::health::HealthBook;
+use crate::pool::{Affinity, Pool};
 use crate::usage::{Meter, UsageSink};
 
 /// A client's request as the server read it.
@@ -138,9 +143,13 @@ pub struct Engine {
 #[derive(Debug)]
 struct Inner {
     providers: Vec<Provider>,
+    /// One pool per provider, in the same order.
+    pools: Vec<Pool>,
     catalog: Catalog,
-    /// Per provider, the next account for round-robin.
-    next_account: Vec<AtomicUsize>,
+    routes: Routes,
+    health: HealthBook,
+    affinity: Affinity,
+    routing: RoutingConfig,
     store: Store,
     usage: UsageSink,
     tasks: TaskTracker,
@@ -182,10 +191,18 @@ impl Engine {
             stop_background.clone(),
         ));
 
+        let catalog = Catalog::new(&providers);
+        catalog.load_cached(&store, &providers).await;
+        let health = HealthBook::new(store.clone(), config.routing, tasks.clone());
+        health.load().await;
         let engine = Self {
             inner: Arc::new(Inner {
-                catalog: Catalog::new(&providers),
-                next_account: providers.iter().map(|_| AtomicUsize::new(0)).collect(),
+                pools: providers.iter().map(Pool::new).collect(),
+                routes: Routes::new(&config.aliases, &providers),
+                catalog,
+                health,
+                affinity: Affinity::new(config.routing.affinity_ttl),
+                routing: config.routing,
                 providers,
                 store,
                 usage,
@@ -194,37 +211,94 @@ impl Engine {
                 stop_background,
             }),
         };
-        engine.spawn_catalog_refresh();
+        engine.every(catalog::REFRESH_EVERY, |inner| async move {
+            inner
+                .catalog
+                .refresh(&inner.providers, &inner.store, false)
+                .await;
+        });
+        engine.every(health::SYNC_EVERY, |inner| async move {
+            inner.health.sync().await;
+        });
+        if engine.inner.providers.iter().any(|provider| {
+            provider
+                .accounts()
+                .first()
+                .is_some_and(|account| provider.quota_request(account).is_some())
+        }) {
+            engine.every(accounts::QUOTA_EVERY, |inner| async move {
+                accounts::poll_quotas(&inner).await;
+            });
+        }
         Ok(engine)
     }
 
-    fn spawn_catalog_refresh(&self) {
+    /// Runs `work` now and then every `period` until shutdown.
+    fn every<F, Fut>(&self, period: Duration, work: F)
+    where
+        F: Fn(Arc<Inner>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send,
+    {
         let inner = self.inner.clone();
         let stop = self.inner.stop_background.clone();
         self.inner.tasks.spawn(async move {
             loop {
                 tokio::select! {
-                    () = inner.catalog.refresh(&inner.providers, false) => {}
+                    () = work(inner.clone()) => {}
                     () = stop.cancelled() => return,
                 }
                 tokio::select! {
-                    () = tokio::time::sleep(catalog::REFRESH_EVERY) => {}
+                    () = tokio::time::sleep(period) => {}
                     () = stop.cancelled() => return,
                 }
             }
         });
     }
 
-    /// Every model that can be served right now, one entry per id.
+    /// Fetches every provider's catalog now.
+    pub async fn refresh_catalogs(&self) {
+        let inner = &self.inner;
+        inner
+            .catalog
+            .refresh(&inner.providers, &inner.store, false)
+            .await;
+    }
+
+    /// Every model that can be served right now (some account of a
+    /// provider listing it is not resting), one entry per id; then the
+    /// aliases that can be.
     pub fn models(&self) -> Vec<ModelInfo> {
-        let map = self.inner.catalog.map();
-        map.listing()
-            .iter()
-            .map(|(id, provider)| ModelInfo {
-                id: id.clone(),
-                provider: self.inner.providers[*provider].name().to_owned(),
+        let inner = &self.inner;
+        let now = clock::now_millis();
+        let serves = |provider: usize, model: &str| {
+            inner.providers[provider]
+                .accounts()
+                .iter()
+                .any(|account| inner.health.resting(&account.id, model, now).is_none())
+        };
+        let map = inner.catalog.map();
+        let mut models: Vec<ModelInfo> = map
+            .listing()
+            .filter_map(|(id, owners)| {
+                let provider = owners.iter().copied().find(|&owner| serves(owner, id))?;
+                Some(ModelInfo {
+                    id: id.to_owned(),
+                    provider: inner.providers[provider].name().to_owned(),
+                })
             })
-            .collect()
+            .collect();
+        for (alias, targets) in inner.routes.aliases() {
+            if let Some(target) = targets
+                .iter()
+                .find(|target| serves(target.provider, &target.upstream_model))
+            {
+                models.push(ModelInfo {
+                    id: alias.clone(),
+                    provider: inner.providers[target.provider].name().to_owned(),
+                });
+            }
+        }
+        models
     }
 
     /// Checks that the store answers.
@@ -264,27 +338,26 @@ impl Engine {
 
     /// Where a requested model goes, looking at fresh catalogs once before
     /// giving up (they may be stale, or still loading just after start).
-    async fn resolve_model(&self, model: &str) -> Result<catalog::Target, GatewayError> {
+    async fn resolve_model(&self, model: &str) -> Result<Vec<catalog::Target>, GatewayError> {
         let inner = &self.inner;
-        if let Some(target) = inner.catalog.resolve(&inner.providers, model) {
-            return Ok(target);
+        let targets = inner
+            .catalog
+            .resolve(&inner.providers, &inner.routes, model);
+        if !targets.is_empty() {
+            return Ok(targets);
         }
-        inner.catalog.refresh(&inner.providers, true).await;
         inner
             .catalog
-            .resolve(&inner.providers, model)
-            .ok_or_else(|| {
-                let map = inner.catalog.map();
-                let available: Vec<&str> =
-                    map.listing().iter().map(|(id, _)| id.as_str()).collect();
-                GatewayError::unknown_model(model, &available)
-            })
-    }
-
-    /// The account to use next on provider `index`, round-robin.
-    fn next_account(&self, index: usize) -> &Account {
-        let accounts = self.inner.providers[index].accounts();
-        let turn = self.inner.next_account[index].fetch_add(1, Ordering::Relaxed);
-        &accounts[turn % accounts.len()]
+            .refresh(&inner.providers, &inner.store, true)
+            .await;
+        let targets = inner
+            .catalog
+            .resolve(&inner.providers, &inner.routes, model);
+        if targets.is_empty() {
+            let available: Vec<String> = self.models().into_iter().map(|model| model.id).collect();
+            let available: Vec<&str> = available.iter().map(String::as_str).collect();
+            return Err(GatewayError::unknown_model(model, &available));
+        }
+        Ok(targets)
     }
 }

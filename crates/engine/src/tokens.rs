@@ -28,11 +28,24 @@ impl Engine {
         let client = request.dialect;
         let head = BodyHead::parse(client, &request.body, request.line())
             .map_err(GatewayError::invalid)?;
-        let target = self.resolve_model(&head.model).await?;
+        let targets = self.resolve_model(&head.model).await?;
+        let target = &targets[0];
         let provider = &self.inner.providers[target.provider];
-        let account = self.next_account(target.provider);
         let upstream = provider.dialect_for(client);
         let model = target.upstream_model.as_str();
+        // The first account that is not resting; with none, the count is
+        // estimated here rather than refused.
+        let order = self.inner.pools[target.provider].order(
+            provider,
+            model,
+            &self.inner.health,
+            None,
+            crate::clock::now_millis(),
+        );
+        let account = order
+            .accounts
+            .first()
+            .map(|&index| &provider.accounts()[index]);
 
         let mut dropped = Vec::new();
         let canonical = || {
@@ -58,8 +71,10 @@ impl Engine {
             Bytes::from(count::upstream_body(upstream, model, &generate))
         };
         let client_headers = (upstream == client).then_some(&request.headers);
-        let Some(outbound) = provider.count_request(account, model, upstream_body, client_headers)
-        else {
+        let Some((account, outbound)) = account.and_then(|account| {
+            let outbound = provider.count_request(account, model, upstream_body, client_headers)?;
+            Some((account, outbound))
+        }) else {
             let tokens = estimate(&canonical()?);
             return Ok(json_reply(count::encode_reply(client, tokens)));
         };

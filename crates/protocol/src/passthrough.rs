@@ -123,6 +123,93 @@ impl<'a> BodyHead<'a> {
     }
 }
 
+impl BodyHead<'_> {
+    /// A key that stays the same across the turns of one conversation, for
+    /// keeping it on one account: the client's own cache or user key
+    /// (`prompt_cache_key`, Anthropic's `metadata.user_id`), else a hash of
+    /// how the conversation starts (its system prompt and first messages,
+    /// which every turn sends again unchanged).
+    pub fn conversation_key(&self, dialect: Dialect) -> Option<u64> {
+        use std::hash::{Hash, Hasher};
+
+        let mut hasher = std::hash::DefaultHasher::new();
+        let explicit = match dialect {
+            Dialect::OpenAiChat | Dialect::OpenAiResponses => self
+                .top
+                .get("prompt_cache_key")
+                .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok()),
+            Dialect::Anthropic => self
+                .top
+                .get("metadata")
+                .and_then(|raw| serde_json::from_str::<UserMetadata>(raw.get()).ok())
+                .and_then(|metadata| metadata.user_id),
+            Dialect::Gemini => None,
+        };
+        if let Some(key) = explicit.filter(|key| !key.is_empty()) {
+            (0u8, key).hash(&mut hasher);
+            return Some(hasher.finish());
+        }
+        // Chat Completions keeps the system prompt among the messages, and
+        // one tool sends the same one in every conversation: take two.
+        let (system, messages, count) = match dialect {
+            Dialect::OpenAiChat => (None, "messages", 2),
+            Dialect::OpenAiResponses => (Some("instructions"), "input", 1),
+            Dialect::Anthropic => (Some("system"), "messages", 1),
+            Dialect::Gemini => (Some("systemInstruction"), "contents", 1),
+        };
+        let first = self.top.get(messages)?;
+        1u8.hash(&mut hasher);
+        if let Some(system) = system.and_then(|name| self.top.get(name)) {
+            system.get().hash(&mut hasher);
+        }
+        match serde_json::from_str::<LeadingItems<'_>>(first.get()) {
+            Ok(LeadingItems(items)) if !items.is_empty() => {
+                for item in items.iter().take(count) {
+                    item.get().hash(&mut hasher);
+                }
+            }
+            // Responses' input may be one string.
+            _ => first.get().hash(&mut hasher),
+        }
+        Some(hasher.finish())
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct UserMetadata {
+    user_id: Option<String>,
+}
+
+/// The first two items of a JSON array, the rest skipped unread.
+struct LeadingItems<'a>(Vec<&'a serde_json::value::RawValue>);
+
+impl<'de> serde::Deserialize<'de> for LeadingItems<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = LeadingItems<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::with_capacity(2);
+                while items.len() < 2 {
+                    match seq.next_element::<&'de serde_json::value::RawValue>()? {
+                        Some(item) => items.push(item),
+                        None => return Ok(LeadingItems(items)),
+                    }
+                }
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(LeadingItems(items))
+            }
+        }
+        deserializer.deserialize_seq(Visitor)
+    }
+}
+
 /// Meters a passing stream, whatever its dialect.
 #[derive(Debug)]
 pub enum Tap {
@@ -277,6 +364,62 @@ mod tests {
         let plain = chat(r#"{"model":"m","stream":null,"messages":[]}"#).unwrap();
         assert!(!plain.stream);
         assert!(!plain.include_usage);
+    }
+
+    #[test]
+    fn a_conversation_keeps_its_key_across_turns() {
+        let key = |dialect, body: &str| {
+            BodyHead::parse(
+                dialect,
+                body.as_bytes(),
+                RequestLine {
+                    model: Some("m"),
+                    ..RequestLine::default()
+                },
+            )
+            .unwrap()
+            .conversation_key(dialect)
+        };
+        let turn1 = r#"{"model":"m","messages":[{"role":"system","content":"tool"},{"role":"user","content":"fix the bug"}]}"#;
+        let turn2 = r#"{"model":"m","messages":[{"role":"system","content":"tool"},{"role":"user","content":"fix the bug"},{"role":"assistant","content":"done"},{"role":"user","content":"thanks"}]}"#;
+        let other = r#"{"model":"m","messages":[{"role":"system","content":"tool"},{"role":"user","content":"write docs"}]}"#;
+        assert_eq!(
+            key(Dialect::OpenAiChat, turn1),
+            key(Dialect::OpenAiChat, turn2)
+        );
+        assert_ne!(
+            key(Dialect::OpenAiChat, turn1),
+            key(Dialect::OpenAiChat, other)
+        );
+        assert!(key(Dialect::OpenAiChat, turn1).is_some());
+
+        let cached_a = r#"{"model":"m","prompt_cache_key":"s-1","input":"a"}"#;
+        let cached_b = r#"{"model":"m","prompt_cache_key":"s-1","input":"b"}"#;
+        assert_eq!(
+            key(Dialect::OpenAiResponses, cached_a),
+            key(Dialect::OpenAiResponses, cached_b)
+        );
+        assert_ne!(
+            key(Dialect::OpenAiResponses, cached_a),
+            key(Dialect::OpenAiResponses, r#"{"model":"m","input":"a"}"#)
+        );
+
+        let claude = |user: &str, text: &str| {
+            format!(
+                r#"{{"model":"m","metadata":{{"user_id":"{user}"}},"messages":[{{"role":"user","content":"{text}"}}]}}"#
+            )
+        };
+        assert_eq!(
+            key(Dialect::Anthropic, &claude("u_1", "a")),
+            key(Dialect::Anthropic, &claude("u_1", "b"))
+        );
+        assert_ne!(
+            key(Dialect::Anthropic, &claude("u_1", "a")),
+            key(Dialect::Anthropic, &claude("u_2", "a"))
+        );
+        let gemini = r#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#;
+        assert!(key(Dialect::Gemini, gemini).is_some());
+        assert_eq!(key(Dialect::Anthropic, r#"{"model":"m"}"#), None);
     }
 
     #[test]

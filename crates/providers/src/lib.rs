@@ -98,9 +98,9 @@ impl Provider {
             ProviderKind::Kimi => vec![Dialect::OpenAiChat],
         };
         let builtin_models = match config.kind {
-            ProviderKind::OpenAiCompatible => {
-                config.preset.map_or(&[][..], openai_compatible::preset_models)
-            }
+            ProviderKind::OpenAiCompatible => config
+                .preset
+                .map_or(&[][..], openai_compatible::preset_models),
             ProviderKind::OpenAi => openai_compatible::OPENAI_MODELS,
             ProviderKind::Anthropic => anthropic::MODELS,
             ProviderKind::Gemini => gemini::MODELS,

@@ -66,6 +66,26 @@ impl TestGateway {
         format!("http://{}{path}", self.address)
     }
 
+    /// The engine behind the server.
+    pub fn engine(&self) -> &subgate_engine::Engine {
+        self.running
+            .as_ref()
+            .expect("the gateway is running")
+            .engine()
+    }
+
+    /// Clears every account's rests, for tests that provoke upstream
+    /// errors one after another on a single account and are not about
+    /// routing.
+    pub async fn clear_rests(&self) {
+        for account in self.engine().accounts() {
+            self.engine()
+                .reset_account(&account.id)
+                .await
+                .expect("clearing an account's rests");
+        }
+    }
+
     /// The address it listens on.
     pub fn address(&self) -> SocketAddr {
         self.address

@@ -418,6 +418,7 @@ impl Pair<'_> {
         assert_eq!(reply.status, 429, "{label}");
         assert_eq!(reply.headers["retry-after"], "7", "{label}");
         assert_error_shape(self.client, &reply.bytes, label);
+        self.upstreams.gateway.clear_rests().await;
 
         self.mock.enqueue(
             Scenario::reply("a long answer that stops")
@@ -572,6 +573,9 @@ impl Pair<'_> {
                 &first_turn(self.model, false),
             )
             .await;
+            // The refusal rested the only account; this test is about its
+            // shape, not about routing.
+            self.upstreams.gateway.clear_rests().await;
             if self.client == self.upstream {
                 assert_eq!(reply.status, sent, "{label}");
                 assert_eq!(String::from_utf8_lossy(&reply.bytes), body, "{label}");

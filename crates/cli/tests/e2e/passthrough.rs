@@ -137,50 +137,6 @@ async fn stream_usage_off_sends_the_body_untouched() {
 }
 
 #[tokio::test]
-async fn api_keys_rotate_round_robin() {
-    let mock = MockUpstream::openai_chat().await;
-    let gateway = TestGateway::with_openai_compatible(
-        &mock.url(),
-        "api_keys = [\"sk-one\", \"sk-two\"]\nmodels = [\"m\"]",
-    )
-    .await;
-    for _ in 0..4 {
-        let (status, _, _) =
-            post_json(&gateway.url("/v1/chat/completions"), &chat_body("m", false)).await;
-        assert_eq!(status, 200);
-    }
-    let keys: Vec<String> = mock
-        .requests_to("/v1/chat/completions")
-        .iter()
-        .map(|request| request.header("authorization").unwrap().to_owned())
-        .collect();
-    assert_eq!(
-        keys,
-        [
-            "Bearer sk-one",
-            "Bearer sk-two",
-            "Bearer sk-one",
-            "Bearer sk-two"
-        ]
-    );
-    let accounts: Vec<Option<String>> = gateway
-        .usage(4)
-        .await
-        .into_iter()
-        .map(|row| row.account_name)
-        .collect();
-    assert_eq!(
-        accounts,
-        [
-            Some("mock#1".into()),
-            Some("mock#2".into()),
-            Some("mock#1".into()),
-            Some("mock#2".into())
-        ]
-    );
-}
-
-#[tokio::test]
 async fn models_come_from_config_and_from_upstream_catalogs() {
     let listed = MockUpstream::openai_chat().await;
     let fetched = MockUpstream::openai_chat().await;

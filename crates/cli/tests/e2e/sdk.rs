@@ -43,7 +43,10 @@ fn steer(mock: &MockUpstream, upstream: &str) {
     };
     mock.when_body_contains(
         "FAIL_RATE",
-        Scenario::error(429, error).header("retry-after", "1"),
+        // The gateway rests the account as long as the upstream says; the
+        // suite pauses after each error check so its next checks find the
+        // account back.
+        Scenario::error(429, error).header("retry-after-ms", "20"),
     );
 }
 

@@ -18,7 +18,7 @@ async fn exercise(format: &str) -> (String, Vec<String>) {
     std::fs::write(
         &config,
         format!(
-            "[log]\nlevel = \"trace\"\n[[providers]]\nkind = \"openai-compatible\"\nname = \"mock\"\nbase_url = \"{}\"\napi_key_env = \"MOCK_KEY\"\nheaders = {{ \"x-api-key\" = \"{SECRET}\" }}\n",
+            "[log]\nlevel = \"trace\"\n[routing]\nauth_cooldown = \"1ms\"\n[[providers]]\nkind = \"openai-compatible\"\nname = \"mock\"\nbase_url = \"{}\"\napi_key_env = \"MOCK_KEY\"\nheaders = {{ \"x-api-key\" = \"{SECRET}\" }}\n",
             mock.url()
         ),
     )

@@ -265,7 +265,10 @@ mod tests {
             {"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"31s"}]}}"#;
         let failure = classify_failure(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), body);
         assert_eq!(failure.rest, Some(Rest::RateLimited));
-        assert_eq!(failure.retry_after, Some(std::time::Duration::from_secs(31)));
+        assert_eq!(
+            failure.retry_after,
+            Some(std::time::Duration::from_secs(31))
+        );
         let daily = body.replace("PerMinute", "PerDay");
         let failure = classify_failure(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), &daily);
         assert_eq!(failure.rest, Some(Rest::QuotaExhausted));

@@ -14,7 +14,11 @@ use subgate_core::FailureClass;
 use crate::openai_compatible::error_words;
 use crate::verdict::{Failure, Rest, Scope};
 
-const QUOTA_WORDS: [&str; 3] = ["insufficient_balance", "insufficient_quota", "balance_insufficient"];
+const QUOTA_WORDS: [&str; 3] = [
+    "insufficient_balance",
+    "insufficient_quota",
+    "balance_insufficient",
+];
 
 pub(crate) fn classify_failure(
     status: StatusCode,
@@ -68,25 +72,47 @@ mod tests {
     #[test]
     fn each_refusal_reads_as_kimi_means_it() {
         assert_eq!(
-            read(403, r#"{"error":{"message":"Kimi For Coding is currently only available for Coding Agents such as Kimi CLI, Claude Code, Roo Code, Kilo Code, etc.","type":"access_terminated_error"}}"#),
+            read(
+                403,
+                r#"{"error":{"message":"Kimi For Coding is currently only available for Coding Agents such as Kimi CLI, Claude Code, Roo Code, Kilo Code, etc.","type":"access_terminated_error"}}"#
+            ),
             (Some(Rest::CredentialInvalid), Scope::Account)
         );
         assert_eq!(
-            read(403, r#"{"error":{"message":"You've reached your weekly (7-day) usage limit","type":"access_terminated_error"}}"#),
+            read(
+                403,
+                r#"{"error":{"message":"You've reached your weekly (7-day) usage limit","type":"access_terminated_error"}}"#
+            ),
             (Some(Rest::QuotaExhausted), Scope::Account)
         );
         assert_eq!(
-            read(429, r#"{"error":{"message":"We're receiving too many requests at the moment.","type":"rate_limit_reached_error"}}"#),
+            read(
+                429,
+                r#"{"error":{"message":"We're receiving too many requests at the moment.","type":"rate_limit_reached_error"}}"#
+            ),
             (Some(Rest::RateLimited), Scope::Account)
         );
         assert_eq!(
-            read(429, r#"{"error":{"message":"The engine is currently overloaded, please try again later","type":"engine_overloaded_error"}}"#),
+            read(
+                429,
+                r#"{"error":{"message":"The engine is currently overloaded, please try again later","type":"engine_overloaded_error"}}"#
+            ),
             (Some(Rest::Faulty), Scope::Model)
         );
         assert_eq!(
-            read(400, r#"{"error":{"message":"balance","type":"insufficient_balance"}}"#),
+            read(
+                400,
+                r#"{"error":{"message":"balance","type":"insufficient_balance"}}"#
+            ),
             (Some(Rest::QuotaExhausted), Scope::Account)
         );
-        assert_eq!(read(400, r#"{"error":{"message":"bad","type":"invalid_request_error"}}"#).0, None);
+        assert_eq!(
+            read(
+                400,
+                r#"{"error":{"message":"bad","type":"invalid_request_error"}}"#
+            )
+            .0,
+            None
+        );
     }
 }

@@ -55,9 +55,18 @@ impl Kimi {
         };
         let identity = [
             (USER_AGENT, format!("KimiCLI/{CLI_VERSION}")),
-            (HeaderName::from_static("x-msh-platform"), "kimi_cli".to_owned()),
-            (HeaderName::from_static("x-msh-version"), CLI_VERSION.to_owned()),
-            (HeaderName::from_static("x-msh-device-name"), "subgate".to_owned()),
+            (
+                HeaderName::from_static("x-msh-platform"),
+                "kimi_cli".to_owned(),
+            ),
+            (
+                HeaderName::from_static("x-msh-version"),
+                CLI_VERSION.to_owned(),
+            ),
+            (
+                HeaderName::from_static("x-msh-device-name"),
+                "subgate".to_owned(),
+            ),
             (
                 HeaderName::from_static("x-msh-device-model"),
                 std::env::consts::ARCH.to_owned(),
@@ -83,7 +92,13 @@ impl Kimi {
         headers
     }
 
-    fn request(&self, account: &Account, method: Method, path: &str, body: Bytes) -> OutboundRequest {
+    fn request(
+        &self,
+        account: &Account,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> OutboundRequest {
         OutboundRequest {
             headers: self.headers(account, method == Method::POST),
             method,

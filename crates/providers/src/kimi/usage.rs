@@ -39,7 +39,12 @@ struct Counts {
     limit: Option<Number>,
     used: Option<Number>,
     remaining: Option<Number>,
-    #[serde(alias = "resetTime", alias = "reset_time", alias = "resetAt", alias = "reset_at")]
+    #[serde(
+        alias = "resetTime",
+        alias = "reset_time",
+        alias = "resetAt",
+        alias = "reset_at"
+    )]
     reset: Option<Number>,
 }
 
@@ -91,7 +96,11 @@ fn window_name(window: Option<&Window>) -> String {
     let Some(window) = window else {
         return "window".to_owned();
     };
-    let duration = window.duration.as_ref().and_then(Number::value).unwrap_or(0.0);
+    let duration = window
+        .duration
+        .as_ref()
+        .and_then(Number::value)
+        .unwrap_or(0.0);
     let unit = window.time_unit.as_deref().unwrap_or("");
     let minutes = match unit.trim_start_matches("TIME_UNIT_") {
         "SECOND" => duration / 60.0,

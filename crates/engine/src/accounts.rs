@@ -1,0 +1,222 @@
+//! Accounts as people see them (`subgate accounts`): each one's state,
+//! rests, load and quota; clearing rests; and polling the quota of
+//! providers that have a usage endpoint.
+
+use std::time::Duration;
+
+use subgate_providers::{Failure, Provider, Quota, Rest, Scope};
+use subgate_store::StoreError;
+
+use crate::clock::now_millis;
+use crate::health::RestInfo;
+use crate::{Engine, Inner};
+
+/// How often usage endpoints are asked for each account's quota.
+pub(crate) const QUOTA_EVERY: Duration = Duration::from_mins(1);
+/// How long one quota request may take.
+const QUOTA_TIMEOUT: Duration = Duration::from_secs(15);
+/// The largest usage answer read.
+const MAX_QUOTA_BYTES: usize = 1 << 20;
+
+/// One account's state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountStatus {
+    /// The provider entry.
+    pub provider: String,
+    /// What people see.
+    pub name: String,
+    /// Stable id (no secret in it).
+    pub id: String,
+    /// `ready`, or the state of the longest rest on the whole account.
+    pub state: &'static str,
+    /// Lower is preferred under the `priority` strategy.
+    pub priority: u32,
+    /// Requests in flight now.
+    pub in_flight: u32,
+    /// Requests started since the gateway started.
+    pub started: u64,
+    /// Rests in force: the whole account's (model empty) and per model.
+    pub rests: Vec<RestInfo>,
+    /// The quota the upstream last reported.
+    pub quota: Vec<QuotaStatus>,
+}
+
+/// One quota window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuotaStatus {
+    /// What it counts.
+    pub window: String,
+    /// The allowance.
+    pub limit: f64,
+    /// What is left.
+    pub remaining: f64,
+    /// When it refills, Unix milliseconds.
+    pub resets_at: Option<i64>,
+}
+
+/// Why clearing an account's rests failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    /// No account has that name (or id).
+    #[error("no account is named `{0}`; `subgate accounts list` shows them")]
+    Unknown(String),
+    /// The store could not be written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Engine {
+    /// Every configured account with its state.
+    pub fn accounts(&self) -> Vec<AccountStatus> {
+        let inner = &self.inner;
+        let now = now_millis();
+        let rests = inner.health.snapshot(now);
+        let mut list = Vec::new();
+        for (provider, pool) in inner.providers.iter().zip(&inner.pools) {
+            for (index, account) in provider.accounts().iter().enumerate() {
+                let own: Vec<RestInfo> = rests
+                    .iter()
+                    .filter(|rest| rest.account_id == account.id)
+                    .cloned()
+                    .collect();
+                let state = own
+                    .iter()
+                    .filter(|rest| rest.model.is_empty())
+                    .map(|rest| rest.state)
+                    .next()
+                    .unwrap_or("ready");
+                let (in_flight, started) = pool.load(index);
+                list.push(AccountStatus {
+                    provider: provider.name().to_owned(),
+                    name: account.name.clone(),
+                    id: account.id.clone(),
+                    state,
+                    priority: account.priority,
+                    in_flight,
+                    started,
+                    rests: own,
+                    quota: pool
+                        .quota(index)
+                        .map(|quota| {
+                            quota
+                                .windows
+                                .into_iter()
+                                .map(|window| QuotaStatus {
+                                    window: window.name,
+                                    limit: window.limit,
+                                    remaining: window.remaining,
+                                    resets_at: window.resets_at,
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                });
+            }
+        }
+        list
+    }
+
+    /// Clears every rest of the account named `name` (its name, or
+    /// `provider/name`, or its id). Returns the account's id and how many
+    /// rests were in force in the store.
+    pub async fn reset_account(&self, name: &str) -> Result<(String, u64), ResetError> {
+        let id = self
+            .inner
+            .providers
+            .iter()
+            .flat_map(|provider| {
+                provider
+                    .accounts()
+                    .iter()
+                    .map(move |account| (provider.name(), account))
+            })
+            .find(|(provider, account)| {
+                account.name == name
+                    || account.id == name
+                    || name
+                        .split_once('/')
+                        .is_some_and(|(p, n)| p == *provider && n == account.name)
+            })
+            .map(|(_, account)| account.id.clone())
+            .ok_or_else(|| ResetError::Unknown(name.to_owned()))?;
+        let cleared = self.inner.health.reset(&id).await?;
+        Ok((id, cleared))
+    }
+
+    /// Asks every usage endpoint for its account's quota now.
+    pub async fn refresh_quotas(&self) {
+        poll_quotas(&self.inner).await;
+    }
+}
+
+/// Reads the quota of every account whose provider has a usage endpoint;
+/// a used-up window rests the account until it resets.
+pub(crate) async fn poll_quotas(inner: &Inner) {
+    let polls = inner
+        .providers
+        .iter()
+        .zip(&inner.pools)
+        .flat_map(|(provider, pool)| {
+            (0..provider.accounts().len()).map(move |index| (provider, pool, index))
+        })
+        .map(|(provider, pool, index)| async move {
+            let Some(quota) = fetch_quota(provider, index).await else {
+                return;
+            };
+            let account = &provider.accounts()[index];
+            let now = now_millis();
+            if let Some(until) = quota.exhausted_until().filter(|&until| until > now) {
+                let failure = Failure {
+                    class: subgate_core::FailureClass::UpstreamRateLimited,
+                    retry_after: u64::try_from(until - now).ok().map(Duration::from_millis),
+                    rest: Some(Rest::QuotaExhausted),
+                    scope: Scope::Account,
+                };
+                inner.health.record_failure(
+                    &account.id,
+                    "",
+                    &failure,
+                    "the usage endpoint reports a used-up quota window",
+                    now,
+                );
+            } else {
+                inner.health.lift(&account.id, Rest::QuotaExhausted, now);
+            }
+            pool.set_quota(index, quota);
+        });
+    futures_util::future::join_all(polls).await;
+}
+
+async fn fetch_quota(provider: &Provider, index: usize) -> Option<Quota> {
+    let account = &provider.accounts()[index];
+    let request = provider.quota_request(account)?;
+    let exchange = async {
+        let response = provider
+            .transport()
+            .send(request)
+            .await
+            .map_err(|error| error.to_string())?;
+        if !response.status.is_success() {
+            return Err(format!("it answered {}", response.status));
+        }
+        let body = response
+            .body
+            .collect(MAX_QUOTA_BYTES)
+            .await
+            .map_err(|error| error.to_string())?;
+        provider
+            .parse_quota(&body)
+            .map_err(|error| format!("its answer is not a usage report: {error}"))
+    };
+    match tokio::time::timeout(QUOTA_TIMEOUT, exchange).await {
+        Ok(Ok(quota)) => Some(quota),
+        Ok(Err(error)) => {
+            tracing::debug!(provider = provider.name(), account = %account.name, %error, "Reading the quota failed.");
+            None
+        }
+        Err(_elapsed) => {
+            tracing::debug!(provider = provider.name(), account = %account.name, "Reading the quota timed out.");
+            None
+        }
+    }
+}
