@@ -184,31 +184,7 @@ impl Engine {
                         return Ok(reply.holding(lease));
                     }
                     Err(error) => {
-                        let Some(failure) = error
-                            .failure
-                            .clone()
-                            .filter(subgate_providers::Failure::fails_over)
-                        else {
-                            return Err(error);
-                        };
-                        let until = inner.health.record_failure(
-                            &account.id,
-                            &target.upstream_model,
-                            &failure,
-                            &error.message,
-                            now_millis(),
-                        );
-                        tracing::debug!(
-                            provider = provider.name(),
-                            account = %account.name,
-                            rest = failure.rest.map_or("", Rest::as_str),
-                            resting_ms = until - now_millis(),
-                            reason = %error.message,
-                            "Attempt failed before the first byte; failing over."
-                        );
-                        attempts.rested_until(until);
-                        attempts.last_error = Some(error);
-                        if failure.rest == Some(Rest::ModelUnavailable) {
+                        if self.fail_over(target, lease.account, error, &mut attempts)? {
                             break;
                         }
                     }
@@ -216,6 +192,53 @@ impl Engine {
             }
         }
         Err(self.nobody_answered(&head.model, attempts))
+    }
+
+    /// Notes an attempt that failed before the first byte: the account (or
+    /// the model on it) rests as the failure says. `Err` when no other
+    /// account would do better (the request itself is at fault); `Ok(true)`
+    /// when the target does not have the model, so the next target should
+    /// be tried.
+    fn fail_over(
+        &self,
+        target: &Target,
+        slot: usize,
+        error: GatewayError,
+        attempts: &mut Attempts,
+    ) -> Result<bool, GatewayError> {
+        let inner = &self.inner;
+        let Some(mut failure) = error
+            .failure
+            .clone()
+            .filter(subgate_providers::Failure::fails_over)
+        else {
+            return Err(error);
+        };
+        // Out of quota without saying until when: until the reset the
+        // account's last quota report named.
+        if failure.rest == Some(Rest::QuotaExhausted) && failure.retry_after.is_none() {
+            failure.retry_after = inner.pools[target.provider].quota_reset(slot, now_millis());
+        }
+        let provider = &inner.providers[target.provider];
+        let account = &provider.accounts()[slot];
+        let until = inner.health.record_failure(
+            &account.id,
+            &target.upstream_model,
+            &failure,
+            &error.message,
+            now_millis(),
+        );
+        tracing::debug!(
+            provider = provider.name(),
+            account = %account.name,
+            rest = failure.rest.map_or("", Rest::as_str),
+            resting_ms = until - now_millis(),
+            reason = %error.message,
+            "Attempt failed before the first byte; failing over."
+        );
+        attempts.rested_until(until);
+        attempts.last_error = Some(error);
+        Ok(failure.rest == Some(Rest::ModelUnavailable))
     }
 
     /// The error for a request no account answered: the last upstream's

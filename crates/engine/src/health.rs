@@ -102,7 +102,7 @@ impl HealthBook {
         match self.store.health(now_millis()).await {
             Ok(rows) => self.adopt(rows, None),
             Err(error) => {
-                tracing::warn!(%error, "Reading account health failed; starting with none.")
+                tracing::warn!(%error, "Reading account health failed; starting with none.");
             }
         }
     }

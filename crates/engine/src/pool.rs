@@ -194,6 +194,16 @@ impl Pool {
         })
     }
 
+    /// How long until the tightest window of the account's last quota
+    /// report refills, if it named a reset still ahead.
+    pub(crate) fn quota_reset(&self, index: usize, now: i64) -> Option<Duration> {
+        let until = self.quota(index)?.tightest()?.resets_at?;
+        u64::try_from(until - now)
+            .ok()
+            .filter(|&millis| millis > 0)
+            .map(Duration::from_millis)
+    }
+
     /// Requests in flight and started on an account.
     pub(crate) fn load(&self, index: usize) -> (u32, u64) {
         self.slots.get(index).map_or((0, 0), |slot| {

@@ -15,6 +15,19 @@ pub struct TestGateway {
     data_dir: tempfile::TempDir,
 }
 
+fn load_config(data_dir: &tempfile::TempDir) -> subgate_config::Config {
+    subgate_config::load(&Sources {
+        file: Some(data_dir.path().join("config.toml")),
+        env: &|_| None,
+        overrides: vec![
+            Override::host("127.0.0.1"),
+            Override::port(0),
+            Override::data_dir(&data_dir.path().join("data")),
+        ],
+    })
+    .expect("the test config is valid")
+}
+
 /// An HTTP client for tests: no proxies, no pooling surprises.
 pub fn http_client() -> reqwest::Client {
     #[expect(
@@ -32,16 +45,7 @@ impl TestGateway {
         let data_dir = tempfile::tempdir().expect("creating a temporary data directory");
         let file = data_dir.path().join("config.toml");
         std::fs::write(&file, config).expect("writing the test config");
-        let config = subgate_config::load(&Sources {
-            file: Some(file),
-            env: &|_| None,
-            overrides: vec![
-                Override::host("127.0.0.1"),
-                Override::port(0),
-                Override::data_dir(&data_dir.path().join("data")),
-            ],
-        })
-        .expect("the test config is valid");
+        let config = load_config(&data_dir);
         let running = subgate_server::start(&config)
             .await
             .expect("the gateway starts");
@@ -94,6 +98,17 @@ impl TestGateway {
     /// The data directory.
     pub fn data_dir(&self) -> std::path::PathBuf {
         self.data_dir.path().join("data")
+    }
+
+    /// Stops gracefully and starts again on the same config and data
+    /// directory (on a new port), as a restart of the process would.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let running = subgate_server::start(&load_config(&self.data_dir))
+            .await
+            .expect("the gateway starts again");
+        self.address = running.local_addr();
+        self.running = Some(running);
     }
 
     /// Stops gracefully (bounded), storing every usage record.

@@ -16,6 +16,7 @@ mod matrix;
 mod passthrough;
 mod postgres;
 mod process;
+mod routing;
 mod sdk;
 mod secrets;
 mod shutdown;

@@ -4,6 +4,7 @@
 mod anthropic;
 mod common;
 mod gemini;
+mod kimi;
 mod openai_chat;
 mod openai_responses;
 mod scenario;
@@ -68,6 +69,8 @@ struct State {
     default: Mutex<Scenario>,
     models: Mutex<Vec<String>>,
     required_key: Mutex<Option<String>>,
+    /// Kimi's usage reports, per bearer key.
+    usages: Mutex<Vec<(String, serde_json::Value)>>,
     changed: Notify,
 }
 
@@ -202,6 +205,30 @@ impl MockUpstream {
             .route("/v1beta/models/{*call}", post(gemini::call))
             .with_state(state.clone());
         Self::serve(router, state, "").await
+    }
+
+    /// Starts a mock of Kimi For Coding: `POST /coding/v1/chat/completions`
+    /// (403 `access_terminated_error` unless the `User-Agent` names a
+    /// coding agent), `GET /coding/v1/models`, `GET /coding/v1/usages`.
+    pub async fn kimi() -> Self {
+        use axum::routing::{get, post};
+        let state = Arc::new(State::default());
+        *lock(&state.models) = vec!["kimi-for-coding".to_owned()];
+        let router = Router::new()
+            .route("/coding/v1/chat/completions", post(kimi::chat))
+            .route("/coding/v1/models", get(openai_chat::models))
+            .route("/coding/v1/usages", get(kimi::usages))
+            .with_state(state.clone());
+        Self::serve(router, state, "/coding/v1").await
+    }
+
+    /// Kimi's usage endpoint reports, for requests with bearer `key`, a
+    /// weekly quota of `limit` with `remaining` left, resetting at `reset`
+    /// (RFC 3339).
+    pub fn set_kimi_usage(&self, key: &str, limit: u64, remaining: u64, reset: &str) {
+        let mut usages = lock(&self.state.usages);
+        usages.retain(|(owner, _)| owner != key);
+        usages.push((key.to_owned(), kimi::usage_report(limit, remaining, reset)));
     }
 
     async fn serve(router: Router, state: Arc<State>, base_path: &'static str) -> Self {

@@ -93,12 +93,24 @@ pub(super) async fn chat(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let index = record(&state, method, &uri, headers.clone(), body.clone());
-    let (scenario, mut guard, request) =
-        match admit(&state, index, &headers, &body, &OPENAI_GATE).await {
-            Ok(admitted) => admitted,
-            Err(answer) => return answer,
-        };
+    chat_behind(&OPENAI_GATE, &state, method, &uri, headers, body).await
+}
+
+/// Chat Completions behind `gate` (OpenAI's, or a provider's own checks).
+pub(super) async fn chat_behind(
+    gate: &Gate,
+    state: &Arc<State>,
+    method: Method,
+    uri: &Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let state = state.clone();
+    let index = record(&state, method, uri, headers.clone(), body.clone());
+    let (scenario, mut guard, request) = match admit(&state, index, &headers, &body, gate).await {
+        Ok(admitted) => admitted,
+        Err(answer) => return answer,
+    };
     let model = request["model"].as_str().unwrap_or_default().to_owned();
     let outputs = scenario.answer();
     let usage = usage(words(&request["messages"]), output_words(&outputs));
