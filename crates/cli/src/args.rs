@@ -36,6 +36,23 @@ pub(crate) enum Command {
     /// Write, check or locate the config file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// List the models the gateway can serve right now.
+    ///
+    /// The same list `GET /v1/models` answers with: each model of a
+    /// provider that has an account not resting, then the aliases. The
+    /// upstreams' catalogs are fetched first; for a provider whose catalog
+    /// cannot be fetched, its last fetched list (kept in the database) or
+    /// the list built into subgate is shown. Providers with `models` in the
+    /// config are not asked.
+    Models {
+        /// Print a JSON array of `{"id": …, "provider": …}` objects instead
+        /// of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the accounts and their state, or clear an account's rests.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
     /// Print the version.
     Version,
 }
@@ -68,4 +85,35 @@ pub(crate) enum ConfigCommand {
     Check,
     /// Print the path of the config file in use.
     Path,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AccountsCommand {
+    /// Show every configured account: its state, when a rest ends, its
+    /// tightest quota window and why it rests.
+    ///
+    /// An account rests after the upstream refused it (rate limited, quota
+    /// used up, credential rejected, failing) and is not used until the
+    /// rest ends. A rest on one model only shows as e.g.
+    /// `cooling_down (model gpt-4o)`. Rests are read from the database, so
+    /// this shows those of a running gateway too. Quotas are asked of the
+    /// providers that have a usage endpoint (Kimi).
+    List {
+        /// Print a JSON array with every field instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Clear an account's rests so it is used again at once.
+    ///
+    /// Clears cooldowns, exhausted quotas and invalid-credential marks,
+    /// for the whole account and for each model. A gateway that is running
+    /// picks the change up within 5 seconds. An upstream that still refuses
+    /// the account rests it again.
+    Reset {
+        /// The account's name as `subgate accounts list` shows it, e.g.
+        /// `openai#2` or `work`; `provider/name` when two providers have an
+        /// account of that name; or its id.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
 }

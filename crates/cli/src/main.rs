@@ -1,9 +1,11 @@
 //! The `subgate` binary: parses the command line, sets up logging and the
 //! allocator, and runs a command.
 
+mod accounts_cmd;
 mod args;
 mod config_cmd;
 mod logging;
+mod models_cmd;
 mod serve;
 
 use std::io::Write;
@@ -22,6 +24,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(cli.config, &args),
         Command::Config(command) => config_cmd::run(cli.config, &command),
+        Command::Models { json } => models_cmd::run(cli.config, json),
+        Command::Accounts(command) => accounts_cmd::run(cli.config, &command),
         Command::Version => {
             let line = concat!("subgate ", env!("CARGO_PKG_VERSION"));
             writeln!(std::io::stdout(), "{line}").map_err(anyhow::Error::from)

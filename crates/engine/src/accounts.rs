@@ -60,6 +60,9 @@ pub enum ResetError {
     /// No account has that name (or id).
     #[error("no account is named `{0}`; `subgate accounts list` shows them")]
     Unknown(String),
+    /// Several providers have an account of that name.
+    #[error("several providers have an account named `{0}`; name it as `provider/{0}`")]
+    Ambiguous(String),
     /// The store could not be written.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -117,10 +120,10 @@ impl Engine {
     }
 
     /// Clears every rest of the account named `name` (its name, or
-    /// `provider/name`, or its id). Returns the account's id and how many
-    /// rests were in force in the store.
+    /// `provider/name`, or its id). Returns the account's name and how many
+    /// stored health rows were removed (ended ones included).
     pub async fn reset_account(&self, name: &str) -> Result<(String, u64), ResetError> {
-        let id = self
+        let matches: Vec<_> = self
             .inner
             .providers
             .iter()
@@ -130,17 +133,21 @@ impl Engine {
                     .iter()
                     .map(move |account| (provider.name(), account))
             })
-            .find(|(provider, account)| {
+            .filter(|(provider, account)| {
                 account.name == name
                     || account.id == name
                     || name
                         .split_once('/')
                         .is_some_and(|(p, n)| p == *provider && n == account.name)
             })
-            .map(|(_, account)| account.id.clone())
-            .ok_or_else(|| ResetError::Unknown(name.to_owned()))?;
-        let cleared = self.inner.health.reset(&id).await?;
-        Ok((id, cleared))
+            .collect();
+        let account = match matches.as_slice() {
+            [] => return Err(ResetError::Unknown(name.to_owned())),
+            [(_, account)] => account,
+            [..] => return Err(ResetError::Ambiguous(name.to_owned())),
+        };
+        let cleared = self.inner.health.reset(&account.id).await?;
+        Ok((account.name.clone(), cleared))
     }
 
     /// Asks every usage endpoint for its account's quota now.

@@ -38,6 +38,7 @@ pub use crate::accounts::{AccountStatus, QuotaStatus, ResetError};
 use crate::catalog::{Catalog, Routes};
 pub use crate::error::{ErrorDetails, GatewayError};
 use crate::health::HealthBook;
+pub use crate::health::RestInfo;
 use crate::pool::{Affinity, Pool};
 use crate::usage::{Meter, UsageSink};
 
@@ -161,8 +162,36 @@ struct Inner {
 }
 
 impl Engine {
-    /// Opens the store, builds the providers and starts background work.
+    /// Opens the store, builds the providers and starts background work:
+    /// catalog refreshes, quota polls and the health sync.
     pub async fn start(config: &Config) -> Result<Self, StartError> {
+        let engine = Self::open(config).await?;
+        engine.every(catalog::REFRESH_EVERY, |inner| async move {
+            inner
+                .catalog
+                .refresh(&inner.providers, &inner.store, false)
+                .await;
+        });
+        engine.every(health::SYNC_EVERY, |inner| async move {
+            inner.health.sync().await;
+        });
+        if engine.inner.providers.iter().any(|provider| {
+            provider
+                .accounts()
+                .first()
+                .is_some_and(|account| provider.quota_request(account).is_some())
+        }) {
+            engine.every(accounts::QUOTA_EVERY, |inner| async move {
+                accounts::poll_quotas(&inner).await;
+            });
+        }
+        Ok(engine)
+    }
+
+    /// Opens the store and builds the providers, without periodic
+    /// background work: for one-shot commands (`subgate models`,
+    /// `subgate accounts`), which refresh what they need themselves.
+    pub async fn open(config: &Config) -> Result<Self, StartError> {
         let location = match &config.storage.database {
             Database::Sqlite { path } => StoreLocation::Sqlite(path.clone()),
             Database::Postgres { url } => StoreLocation::Postgres {
@@ -211,25 +240,6 @@ impl Engine {
                 stop_background,
             }),
         };
-        engine.every(catalog::REFRESH_EVERY, |inner| async move {
-            inner
-                .catalog
-                .refresh(&inner.providers, &inner.store, false)
-                .await;
-        });
-        engine.every(health::SYNC_EVERY, |inner| async move {
-            inner.health.sync().await;
-        });
-        if engine.inner.providers.iter().any(|provider| {
-            provider
-                .accounts()
-                .first()
-                .is_some_and(|account| provider.quota_request(account).is_some())
-        }) {
-            engine.every(accounts::QUOTA_EVERY, |inner| async move {
-                accounts::poll_quotas(&inner).await;
-            });
-        }
         Ok(engine)
     }
 

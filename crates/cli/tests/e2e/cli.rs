@@ -182,3 +182,167 @@ async fn serve_refuses_a_bad_config_and_a_taken_port() {
         "{err}"
     );
 }
+
+/// A home whose default config has one `openai-compatible` provider with
+/// two keys and a fixed model list, pointing at a port nothing answers on.
+fn home_with_two_accounts() -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join(".config/subgate");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        "[[providers]]\nkind = \"openai-compatible\"\nname = \"local\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodels = [\"m1\", \"m2\"]\napi_keys = [\"sk-a\", \"sk-b\"]\n",
+    )
+    .unwrap();
+    home
+}
+
+/// `accounts list --json`, parsed.
+async fn accounts_json(home: &std::path::Path) -> Vec<serde_json::Value> {
+    let (status, out, err) = run(home, &["accounts", "list", "--json"], &[]).await;
+    assert!(status.success(), "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+#[tokio::test]
+async fn models_lists_what_the_gateway_serves() {
+    let home = home_with_two_accounts();
+    let (status, out, err) = run(home.path(), &["models"], &[]).await;
+    assert!(status.success(), "{err}");
+    assert_eq!(
+        out,
+        "MODEL  PROVIDER\nm1     local\nm2     local\n2 models\n"
+    );
+
+    let (status, out, err) = run(home.path(), &["models", "--json"], &[]).await;
+    assert!(status.success(), "{err}");
+    let models: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        models,
+        serde_json::json!([
+            {"id": "m1", "provider": "local"},
+            {"id": "m2", "provider": "local"},
+        ])
+    );
+
+    let (status, out, _) = run(home.path(), &["models", "--help"], &[]).await;
+    assert!(status.success());
+    assert!(out.contains("--json"), "{out}");
+}
+
+#[tokio::test]
+async fn accounts_list_and_reset() {
+    let home = home_with_two_accounts();
+    let accounts = accounts_json(home.path()).await;
+    let names: Vec<(&str, &str)> = accounts
+        .iter()
+        .map(|account| {
+            (
+                account["name"].as_str().unwrap(),
+                account["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(names, [("local#1", "ready"), ("local#2", "ready")]);
+    assert_eq!(accounts[0]["provider"], "local");
+    assert_eq!(accounts[0]["rests"], serde_json::json!([]));
+    let id = accounts[0]["id"].as_str().unwrap();
+    assert!(id.starts_with("local-"), "{id}");
+    assert!(!id.contains("sk-a"), "the id holds no secret: {id}");
+
+    let (status, out, err) = run(home.path(), &["accounts", "list"], &[]).await;
+    assert!(status.success(), "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "PROVIDER  ACCOUNT  STATE  UNTIL  QUOTA  REASON",
+            "local     local#1  ready  -      -      -",
+            "local     local#2  ready  -      -      -",
+        ]
+    );
+
+    let (status, out, err) = run(home.path(), &["accounts", "reset", "local#1"], &[]).await;
+    assert!(status.success(), "{err}");
+    assert_eq!(out, "local#1 had no rests\n");
+
+    let (status, out, err) = run(home.path(), &["accounts", "reset", "nobody"], &[]).await;
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(out, "");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains("`nobody`"), "{err}");
+
+    let (status, out, _) = run(home.path(), &["accounts", "reset", "--help"], &[]).await;
+    assert!(status.success());
+    assert!(out.contains("cooldowns"), "{out}");
+}
+
+#[tokio::test]
+async fn a_stored_rest_shows_until_reset() {
+    let home = home_with_two_accounts();
+    let id = accounts_json(home.path()).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    let database = default_data_dir(home.path()).join("subgate.db");
+    let store = subgate_store::Store::open(&subgate_store::StoreLocation::Sqlite(database))
+        .await
+        .unwrap();
+    store
+        .put_health(&subgate_store::HealthRow {
+            account_id: id.clone(),
+            model: String::new(),
+            state: "cooling_down".into(),
+            until_at: Some(now + 600_000),
+            reason: Some("slow down".into()),
+            failures: 1,
+            updated_at: now,
+        })
+        .await
+        .unwrap();
+    store.close().await;
+
+    let accounts = accounts_json(home.path()).await;
+    assert_eq!(accounts[0]["state"], "cooling_down");
+    assert_eq!(accounts[0]["rests"][0]["reason"], "slow down");
+    assert_eq!(accounts[0]["rests"][0]["until"], now + 600_000);
+    assert_eq!(accounts[1]["state"], "ready");
+
+    let (status, out, err) = run(home.path(), &["accounts", "list"], &[]).await;
+    assert!(status.success(), "{err}");
+    let resting = out
+        .lines()
+        .find(|line| line.contains("local#1"))
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>();
+    assert_eq!(resting[..3], ["local", "local#1", "cooling_down"], "{out}");
+    // Ten minutes less the moments since the row was written.
+    assert_eq!(resting[3], "in", "{out}");
+    assert!(
+        resting[4] == "10m00s" || resting[4].starts_with("9m5"),
+        "{out}"
+    );
+    assert_eq!(resting[5..], ["-", "slow", "down"], "{out}");
+
+    // Reset by id: named as the list names it.
+    let (status, out, err) = run(home.path(), &["accounts", "reset", &id], &[]).await;
+    assert!(status.success(), "{err}");
+    assert_eq!(
+        out,
+        "cleared 1 rest of local#1; a running gateway picks this up within 5 s\n"
+    );
+    let accounts = accounts_json(home.path()).await;
+    assert_eq!(accounts[0]["state"], "ready");
+    assert_eq!(accounts[0]["rests"], serde_json::json!([]));
+    let (_, out, _) = run(home.path(), &["accounts", "reset", "local/local#1"], &[]).await;
+    assert_eq!(out, "local#1 had no rests\n");
+}

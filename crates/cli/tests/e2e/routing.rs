@@ -583,3 +583,76 @@ async fn kimi_reports_its_quota_and_quota_aware_routing_follows_it() {
         ["k2", "k2", "k3", "k3", "k1"]
     );
 }
+
+#[tokio::test]
+async fn min_interval_paces_requests_on_one_account() {
+    let mock = MockUpstream::openai_chat().await;
+    let gateway = pool(&mock, "fill-first", &["k1"], "min_interval = \"250ms\"").await;
+    let started = std::time::Instant::now();
+    for turn in 0..3 {
+        let (status, _, _) = ask(&gateway, "m", &format!("paced {turn}")).await;
+        assert_eq!(status, 200);
+    }
+    // Three starts on one account, 250 ms apart at least.
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn models_resolve_through_catalogs_built_in_lists_and_families() {
+    let anthropic = MockUpstream::anthropic().await;
+    let gateway = TestGateway::start(&format!(
+        r#"
+        [[providers]]
+        kind = "anthropic"
+        name = "claude"
+        base_url = "{}"
+        api_keys = ["sk-ant-1"]
+
+        # Unreachable: its catalog cannot be fetched, so its built-in list
+        # stands in.
+        [[providers]]
+        kind = "gemini"
+        name = "google"
+        base_url = "http://127.0.0.1:1"
+        api_keys = ["AIza-1"]
+        "#,
+        anthropic.url()
+    ))
+    .await;
+    gateway.engine().refresh_catalogs().await;
+    let ids: Vec<String> = gateway
+        .engine()
+        .models()
+        .into_iter()
+        .map(|model| format!("{}:{}", model.provider, model.id))
+        .collect();
+    assert!(ids.contains(&"claude:claude-mock-4".to_owned()), "{ids:?}");
+    assert!(ids.contains(&"google:gemini-2.5-pro".to_owned()), "{ids:?}");
+    assert!(
+        !ids.iter().any(|id| id.starts_with("claude:claude-sonnet")),
+        "{ids:?}"
+    );
+
+    // A Claude model no catalog lists yet goes to the Claude provider.
+    let body = json!({"model": "claude-opus-9", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]});
+    let (status, headers, _) = post_json(&gateway.url("/v1/messages"), &body).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "x-subgate-provider"), "claude");
+    assert_eq!(
+        anthropic.requests_to("/v1/messages")[0].json()["model"],
+        "claude-opus-9"
+    );
+    // A name of no family is unknown, with the list of what is served.
+    let (status, _, body) = ask(&gateway, "mystery-model", "hi").await;
+    assert_eq!(status, 404);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("claude-mock-4")
+    );
+}
