@@ -127,9 +127,11 @@ impl Engine {
             .map_err(GatewayError::invalid)?;
         meter.request(&head.model, head.stream);
         let targets = self.resolve_model(&head.model).await?;
-        let conversation = inner
-            .routing
-            .session_affinity
+        // Affinity only matters where there is a choice of account.
+        let choice = targets
+            .iter()
+            .any(|target| inner.providers[target.provider].accounts().len() > 1);
+        let conversation = (inner.routing.session_affinity && choice)
             .then(|| conversation_key(request, &head))
             .flatten();
         let mut attempts = Attempts {

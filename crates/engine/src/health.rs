@@ -364,3 +364,166 @@ impl HealthBook {
         *accounts = fresh;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+    use subgate_core::FailureClass;
+    use subgate_store::StoreLocation;
+
+    use super::*;
+
+    fn routing() -> RoutingConfig {
+        RoutingConfig {
+            strategy: subgate_config::Strategy::RoundRobin,
+            session_affinity: true,
+            affinity_ttl: Duration::from_hours(1),
+            max_attempts: 4,
+            failover_deadline: Duration::from_mins(1),
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(8),
+            auth_cooldown: Duration::from_mins(30),
+        }
+    }
+
+    fn failure(rest: Rest, scope: Scope, retry_after: Option<Duration>) -> Failure {
+        Failure {
+            class: FailureClass::UpstreamFault,
+            retry_after,
+            rest: Some(rest),
+            scope,
+        }
+    }
+
+    async fn book() -> (HealthBook, Store, TaskTracker, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&StoreLocation::Sqlite(dir.path().join("db")))
+            .await
+            .unwrap();
+        let tasks = TaskTracker::new();
+        let book = HealthBook::new(store.clone(), routing(), tasks.clone());
+        (book, store, tasks, dir)
+    }
+
+    /// Waits for the background writes so far.
+    async fn flushed(tasks: &TaskTracker) {
+        tasks.close();
+        tasks.wait().await;
+        tasks.reopen();
+    }
+
+    #[tokio::test]
+    async fn backoff_grows_faults_rest_from_the_second_and_scopes_hold() {
+        let (book, _store, _tasks, _dir) = book().await;
+        let now = 1_000_000;
+        let rate = failure(Rest::RateLimited, Scope::Model, None);
+        let ends: Vec<i64> = (0..5)
+            .map(|_| book.record_failure("a", "m", &rate, "slow down", now) - now)
+            .collect();
+        assert_eq!(ends, [1_000, 2_000, 4_000, 8_000, 8_000]);
+        assert_eq!(
+            book.resting("a", "m", now),
+            Some((Rest::RateLimited, now + 8_000))
+        );
+        assert_eq!(book.resting("a", "other", now), None);
+
+        let fault = failure(Rest::Faulty, Scope::Account, None);
+        assert_eq!(book.record_failure("b", "m", &fault, "502", now), now);
+        assert_eq!(book.resting("b", "any", now), None);
+        assert_eq!(
+            book.record_failure("b", "m", &fault, "502", now),
+            now + 1_000
+        );
+        assert_eq!(
+            book.resting("b", "any", now),
+            Some((Rest::Faulty, now + 1_000))
+        );
+
+        let auth = failure(Rest::CredentialInvalid, Scope::Account, None);
+        assert_eq!(
+            book.record_failure("c", "m", &auth, "401", now),
+            now + 1_800_000
+        );
+        let told = failure(
+            Rest::QuotaExhausted,
+            Scope::Account,
+            Some(Duration::from_secs(90)),
+        );
+        assert_eq!(
+            book.record_failure("d", "m", &told, "402", now),
+            now + 90_000
+        );
+
+        // Once a rest has ended, a success stops it counting.
+        book.record_success("b", "m", now + 1_000);
+        assert_eq!(
+            book.record_failure("b", "m", &fault, "502", now + 2_000),
+            now + 2_000
+        );
+    }
+
+    #[tokio::test]
+    async fn rests_are_stored_and_the_store_is_the_truth_between_replicas() {
+        let (book, store, tasks, _dir) = book().await;
+        let now = now_millis();
+        // Recorded a while ago, still in force.
+        let rate = failure(
+            Rest::RateLimited,
+            Scope::Model,
+            Some(Duration::from_mins(5)),
+        );
+        book.record_failure("a", "m", &rate, "slow down", now - 10_000);
+        flushed(&tasks).await;
+        let rows = store.health(now).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].state.as_str(), rows[0].until_at),
+            ("cooling_down", Some(now + 290_000))
+        );
+
+        // A fresh book (a restart) loads it.
+        let restarted = HealthBook::new(store.clone(), routing(), tasks.clone());
+        restarted.load().await;
+        assert_eq!(
+            restarted.resting("a", "m", now),
+            Some((Rest::RateLimited, now + 290_000))
+        );
+
+        // Cleared elsewhere (`subgate accounts reset`): the sync drops it.
+        // Recorded by another replica: the sync adopts it.
+        store.clear_health("a").await.unwrap();
+        store
+            .put_health(&HealthRow {
+                account_id: "b".to_owned(),
+                model: String::new(),
+                state: "quota_exhausted".to_owned(),
+                until_at: Some(now + 60_000),
+                reason: Some("weekly limit".to_owned()),
+                failures: 1,
+                updated_at: now,
+            })
+            .await
+            .unwrap();
+        // A rest recorded here just now survives even before it is stored.
+        book.write().entry("c".to_owned()).or_default().account = Some(Entry {
+            rest: Rest::Faulty,
+            until: now + 30_000,
+            failures: 1,
+            reason: "502".to_owned(),
+            updated_at: now,
+        });
+        book.sync().await;
+        assert_eq!(book.resting("a", "m", now), None);
+        assert_eq!(
+            book.resting("b", "x", now),
+            Some((Rest::QuotaExhausted, now + 60_000))
+        );
+        assert_eq!(
+            book.resting("c", "x", now),
+            Some((Rest::Faulty, now + 30_000))
+        );
+        let snapshot = book.snapshot(now);
+        assert_eq!(snapshot.len(), 2);
+        assert_eq!(snapshot[0].reason, "weekly limit");
+    }
+}
