@@ -253,23 +253,31 @@ impl Quota {
     }
 }
 
-/// Reads rate-limit headers shaped `{prefix}-{limit|remaining|reset}-{name}`
-/// (OpenAI) or `{prefix}-{name}-{limit|remaining|reset}` (Anthropic) for
-/// each of `names`. `reset` reads a reset value into Unix milliseconds.
+/// The headers one rate-limit window is reported in.
+pub(crate) struct WindowHeaders {
+    /// What the window counts.
+    pub(crate) name: &'static str,
+    pub(crate) limit: &'static str,
+    pub(crate) remaining: &'static str,
+    pub(crate) reset: &'static str,
+}
+
+/// Reads each window whose limit and remaining headers are present; `reset`
+/// reads a reset value into Unix milliseconds. Header names are static, so
+/// a response without them costs a lookup per window and nothing else.
 pub(crate) fn header_windows(
     headers: &HeaderMap,
-    names: &[&str],
-    header: impl Fn(&str, &str) -> String,
+    windows: &[WindowHeaders],
     reset: impl Fn(&str) -> Option<i64>,
 ) -> Quota {
-    let windows = names
+    let windows = windows
         .iter()
-        .filter_map(|name| {
-            let limit = header_number(headers, &header("limit", name))?;
-            let remaining = header_number(headers, &header("remaining", name))?;
-            let resets_at = header_text(headers, &header("reset", name)).and_then(&reset);
+        .filter_map(|window| {
+            let limit = header_number(headers, window.limit)?;
+            let remaining = header_number(headers, window.remaining)?;
+            let resets_at = header_text(headers, window.reset).and_then(&reset);
             Some(QuotaWindow {
-                name: (*name).to_owned(),
+                name: window.name.to_owned(),
                 limit,
                 remaining,
                 resets_at,

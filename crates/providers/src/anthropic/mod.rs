@@ -25,7 +25,9 @@ use subgate_http::OutboundRequest;
 use subgate_protocol::anthropic::VERSION;
 
 use crate::common::{base_headers, join};
-use crate::verdict::{Failure, Quota, Rest, Scope, header_text, header_windows, parse_instant};
+use crate::verdict::{
+    Failure, Quota, Rest, Scope, WindowHeaders, header_text, header_windows, parse_instant,
+};
 use crate::{Account, Credential};
 
 const API_KEY: HeaderName = HeaderName::from_static("x-api-key");
@@ -155,12 +157,33 @@ pub(crate) fn classify_failure(
 /// `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-
 /// {limit,remaining,reset}`; resets are RFC 3339 times.
 pub(crate) fn quota_from_headers(headers: &HeaderMap) -> Quota {
-    header_windows(
-        headers,
-        &["requests", "tokens", "input-tokens", "output-tokens"],
-        |part, name| format!("anthropic-ratelimit-{name}-{part}"),
-        parse_instant,
-    )
+    const WINDOWS: [WindowHeaders; 4] = [
+        WindowHeaders {
+            name: "requests",
+            limit: "anthropic-ratelimit-requests-limit",
+            remaining: "anthropic-ratelimit-requests-remaining",
+            reset: "anthropic-ratelimit-requests-reset",
+        },
+        WindowHeaders {
+            name: "tokens",
+            limit: "anthropic-ratelimit-tokens-limit",
+            remaining: "anthropic-ratelimit-tokens-remaining",
+            reset: "anthropic-ratelimit-tokens-reset",
+        },
+        WindowHeaders {
+            name: "input-tokens",
+            limit: "anthropic-ratelimit-input-tokens-limit",
+            remaining: "anthropic-ratelimit-input-tokens-remaining",
+            reset: "anthropic-ratelimit-input-tokens-reset",
+        },
+        WindowHeaders {
+            name: "output-tokens",
+            limit: "anthropic-ratelimit-output-tokens-limit",
+            remaining: "anthropic-ratelimit-output-tokens-remaining",
+            reset: "anthropic-ratelimit-output-tokens-reset",
+        },
+    ];
+    header_windows(headers, &WINDOWS, parse_instant)
 }
 
 #[cfg(test)]
@@ -211,5 +234,27 @@ mod tests {
             .unwrap(),
             ["claude-sonnet-4-5"]
         );
+    }
+
+    #[test]
+    fn a_429_without_retry_after_waits_for_the_used_up_window() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("anthropic-ratelimit-requests-limit", "50"),
+            ("anthropic-ratelimit-requests-remaining", "0"),
+            ("anthropic-ratelimit-requests-reset", "2026-01-01T00:01:00Z"),
+            ("anthropic-ratelimit-tokens-limit", "40000"),
+            ("anthropic-ratelimit-tokens-remaining", "39000"),
+            ("anthropic-ratelimit-tokens-reset", "2026-01-01T00:00:05Z"),
+        ] {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+        let now = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+        let failure = classify_failure(StatusCode::TOO_MANY_REQUESTS, &headers, "", now);
+        assert_eq!(failure.rest, Some(Rest::RateLimited));
+        assert_eq!(failure.retry_after, Some(std::time::Duration::from_mins(1)));
+        let quota = quota_from_headers(&headers);
+        assert_eq!(quota.tightest().unwrap().name, "requests");
+        assert_eq!(quota.windows[1].resets_at, Some(now + 5_000));
     }
 }

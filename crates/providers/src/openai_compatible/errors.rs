@@ -4,7 +4,7 @@
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
-use crate::verdict::{Failure, Quota, Rest, Scope, header_windows, parse_span};
+use crate::verdict::{Failure, Quota, Rest, Scope, WindowHeaders, header_windows, parse_span};
 
 #[derive(Deserialize)]
 struct Envelope {
@@ -59,15 +59,24 @@ pub(crate) fn classify_failure(
 /// `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`; resets are
 /// spans like `"6m0s"`.
 pub(crate) fn quota_from_headers(headers: &HeaderMap, now: i64) -> Quota {
-    header_windows(
-        headers,
-        &["requests", "tokens"],
-        |part, name| format!("x-ratelimit-{part}-{name}"),
-        |text| {
-            let span = parse_span(text)?;
-            Some(now + i64::try_from(span.as_millis()).ok()?)
+    const WINDOWS: [WindowHeaders; 2] = [
+        WindowHeaders {
+            name: "requests",
+            limit: "x-ratelimit-limit-requests",
+            remaining: "x-ratelimit-remaining-requests",
+            reset: "x-ratelimit-reset-requests",
         },
-    )
+        WindowHeaders {
+            name: "tokens",
+            limit: "x-ratelimit-limit-tokens",
+            remaining: "x-ratelimit-remaining-tokens",
+            reset: "x-ratelimit-reset-tokens",
+        },
+    ];
+    header_windows(headers, &WINDOWS, |text| {
+        let span = parse_span(text)?;
+        Some(now + i64::try_from(span.as_millis()).ok()?)
+    })
 }
 
 #[cfg(test)]
