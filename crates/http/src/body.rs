@@ -22,6 +22,8 @@ pub struct ResponseBody {
     last_chunk_at: Instant,
     url: String,
     done: bool,
+    /// The first chunk, read early by [`ResponseBody::first_chunk`].
+    peeked: Option<Bytes>,
 }
 
 impl fmt::Debug for ResponseBody {
@@ -42,6 +44,27 @@ impl ResponseBody {
             last_chunk_at: Instant::now(),
             url,
             done: false,
+            peeked: None,
+        }
+    }
+
+    /// Waits for the body's first chunk and keeps it to be read first. A
+    /// failure before any byte arrived (a reset, the idle timeout) comes
+    /// out here, while the caller has sent nothing on and can still try
+    /// another upstream.
+    pub async fn first_chunk(&mut self) -> Result<(), TransportError> {
+        use futures_util::StreamExt;
+
+        if self.peeked.is_some() || self.done {
+            return Ok(());
+        }
+        match self.next().await {
+            Some(Ok(chunk)) => {
+                self.peeked = Some(chunk);
+                Ok(())
+            }
+            Some(Err(error)) => Err(error),
+            None => Ok(()),
         }
     }
 
@@ -69,6 +92,9 @@ impl Stream for ResponseBody {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
+        if let Some(chunk) = this.peeked.take() {
+            return Poll::Ready(Some(Ok(chunk)));
+        }
         if this.done {
             return Poll::Ready(None);
         }

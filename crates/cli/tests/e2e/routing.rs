@@ -656,3 +656,35 @@ async fn models_resolve_through_catalogs_built_in_lists_and_families() {
             .contains("claude-mock-4")
     );
 }
+
+#[tokio::test]
+async fn a_stream_that_stalls_before_its_first_byte_fails_over() {
+    let mock = MockUpstream::openai_chat().await;
+    let gateway = pool(
+        &mock,
+        "fill-first",
+        &["k1", "k2"],
+        "idle_timeout = \"300ms\"",
+    )
+    .await;
+    for (url, body) in [
+        (
+            gateway.url("/v1/chat/completions"),
+            json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "pass through"}]}),
+        ),
+        (
+            gateway.url("/v1/messages"),
+            json!({"model": "m", "stream": true, "max_tokens": 50, "messages": [{"role": "user", "content": "translated"}]}),
+        ),
+    ] {
+        // The first account says yes, then sends nothing.
+        mock.enqueue(Scenario::reply("never").body_delay(Duration::from_secs(3)));
+        let (status, headers, bytes) = post_json(&url, &body).await;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        assert_eq!(status, 200, "{text}");
+        assert_eq!(header(&headers, "x-subgate-attempts"), "2", "{url}");
+        assert_eq!(header(&headers, "x-subgate-account"), "pool#2", "{url}");
+        assert!(text.contains("Hello"), "{text}");
+        assert!(!text.contains("error"), "{text}");
+    }
+}

@@ -188,9 +188,13 @@ pub(crate) fn stream(
         steps.push(Step::Last(last));
     }
     let delay = scenario.chunk_delay;
+    let body_delay = scenario.body_delay;
     let mut guard = Some(guard);
     let body = futures_util::stream::iter(steps.into_iter().enumerate())
         .then(move |(at, step)| async move {
+            if at == 0 && !body_delay.is_zero() {
+                tokio::time::sleep(body_delay).await;
+            }
             if at > 0 && !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }

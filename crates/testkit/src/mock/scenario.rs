@@ -77,6 +77,7 @@ pub struct Scenario {
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) first_byte_delay: Duration,
     pub(crate) chunk_delay: Duration,
+    pub(crate) body_delay: Duration,
     pub(crate) end: StreamEnd,
     pub(crate) malformed_at: Option<usize>,
 }
@@ -92,6 +93,7 @@ impl Default for Scenario {
             headers: Vec::new(),
             first_byte_delay: Duration::ZERO,
             chunk_delay: Duration::ZERO,
+            body_delay: Duration::ZERO,
             end: StreamEnd::Complete,
             malformed_at: None,
         }
@@ -153,6 +155,14 @@ impl Scenario {
     #[must_use]
     pub fn first_byte_delay(mut self, delay: Duration) -> Self {
         self.first_byte_delay = delay;
+        self
+    }
+
+    /// Sends the response head of a stream, then waits this long before
+    /// its first event (an upstream that stalls after saying yes).
+    #[must_use]
+    pub fn body_delay(mut self, delay: Duration) -> Self {
+        self.body_delay = delay;
         self
     }
 
