@@ -132,17 +132,16 @@ impl Pool {
                 )
             }),
             Strategy::QuotaAware => {
-                let keys: HashMap<usize, (f64, i64)> = ready
-                    .iter()
-                    .map(|&index| (index, self.quota_key(index)))
-                    .collect();
                 // Most left first, then the soonest reset; accounts that
                 // report nothing after those that do.
-                ready.sort_by(|a, b| {
-                    let (left_a, reset_a) = keys[a];
-                    let (left_b, reset_b) = keys[b];
-                    left_b.total_cmp(&left_a).then(reset_a.cmp(&reset_b))
+                let mut keyed: Vec<((f64, i64), usize)> = ready
+                    .iter()
+                    .map(|&index| (self.quota_key(index), index))
+                    .collect();
+                keyed.sort_by(|((left_a, reset_a), _), ((left_b, reset_b), _)| {
+                    left_b.total_cmp(left_a).then(reset_a.cmp(reset_b))
                 });
+                *ready = keyed.into_iter().map(|(_, index)| index).collect();
             }
         }
         if let Some(sticky) = sticky
