@@ -50,11 +50,18 @@ pub(crate) struct Plan<'a> {
     pub(crate) head: &'a BodyHead<'a>,
     pub(crate) provider: &'a Provider,
     pub(crate) pool: &'a Pool,
+    /// The account's index in the provider's (and the pool's) list.
     pub(crate) slot: usize,
-    pub(crate) account: &'a Account,
     pub(crate) upstream: Dialect,
     pub(crate) upstream_model: &'a str,
     pub(crate) meta: ReplyMeta,
+}
+
+impl Plan<'_> {
+    /// The account the attempt goes out on.
+    pub(crate) fn account(&self) -> &Account {
+        &self.provider.accounts()[self.slot]
+    }
 }
 
 /// How a request's attempts went so far.
@@ -287,7 +294,6 @@ impl Engine {
             provider,
             pool: &self.inner.pools[target.provider],
             slot,
-            account,
             upstream,
             upstream_model: &target.upstream_model,
             meta: ReplyMeta {
@@ -407,23 +413,30 @@ impl Stream for Leased {
 }
 
 /// Sends a generation request upstream; an error status becomes the
-/// client's error.
+/// client's error. A success is returned only once its body has started:
+/// until the first chunk arrives, a stall or a reset can still go to
+/// another account.
 pub(crate) async fn send(plan: &Plan<'_>, call: Call<'_>) -> Result<InboundResponse, GatewayError> {
     let provider = plan.provider;
-    let response = provider
+    let mut response = provider
         .transport()
-        .send(provider.generate_request(plan.account, call))
+        .send(provider.generate_request(plan.account(), call))
         .await
         .map_err(|error| GatewayError::transport(provider.name(), &error))?;
     if response.status.is_success() {
         if let Some(quota) = provider.quota_from_headers(&response.headers, now_millis()) {
             plan.pool.set_quota(plan.slot, quota);
         }
+        response
+            .body
+            .first_chunk()
+            .await
+            .map_err(|error| GatewayError::transport(provider.name(), &error))?;
         Ok(response)
     } else {
         Err(refusal(
             plan.provider,
-            plan.account,
+            plan.account(),
             response,
             plan.upstream,
             plan.request.dialect,

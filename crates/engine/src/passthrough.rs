@@ -49,15 +49,8 @@ impl Engine {
             body,
             client_headers: Some(&request.headers),
         };
-        let mut response = send(&plan, call).await?;
+        let response = send(&plan, call).await?;
         if plan.head.stream && is_event_stream(&response.headers) {
-            // Commit to this upstream only once its stream has started:
-            // until then a failure can still go to another account.
-            response
-                .body
-                .first_chunk()
-                .await
-                .map_err(|error| GatewayError::transport(plan.provider.name(), &error))?;
             let client_stream = ClientStream {
                 include_usage: plan.head.include_usage,
                 sse: request.sse,

@@ -57,16 +57,7 @@ impl Engine {
             body: Bytes::from(body),
             client_headers: None,
         };
-        let mut response = send(&plan, call).await?;
-        if canonical.stream {
-            // Commit to this upstream only once its stream has started:
-            // until then a failure can still go to another account.
-            response
-                .body
-                .first_chunk()
-                .await
-                .map_err(|error| GatewayError::transport(provider.name(), &error))?;
-        }
+        let response = send(&plan, call).await?;
         let decoder_for =
             || dispatch::stream_decoder(plan.upstream, provider.name(), provider.max_event_bytes());
 

@@ -189,3 +189,47 @@ async fn collect_refuses_oversized_bodies() {
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn the_first_chunk_is_awaited_and_then_read_first() {
+    let url = serve_once(vec![
+        (Duration::ZERO, HEAD),
+        (Duration::from_millis(50), b"2\r\nhi\r\n"),
+        (Duration::ZERO, b"3\r\n yo\r\n0\r\n\r\n"),
+    ])
+    .await;
+    let mut response = Transport::new(OPTIONS)
+        .unwrap()
+        .send(get(url))
+        .await
+        .unwrap();
+    response.body.first_chunk().await.unwrap();
+    // Asking again changes nothing; the chunk is not lost.
+    response.body.first_chunk().await.unwrap();
+    assert_eq!(response.body.collect(1024).await.unwrap(), "hi yo");
+}
+
+#[tokio::test]
+async fn a_body_that_never_starts_fails_at_its_first_chunk() {
+    let url = serve_once(vec![
+        (Duration::ZERO, HEAD),
+        (Duration::from_secs(2), b"2\r\nhi\r\n0\r\n\r\n"),
+    ])
+    .await;
+    let mut response = Transport::new(OPTIONS)
+        .unwrap()
+        .send(get(url))
+        .await
+        .unwrap();
+    let error = response.body.first_chunk().await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            TransportError::Timeout {
+                phase: TimeoutPhase::Idle,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}
