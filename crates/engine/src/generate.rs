@@ -35,15 +35,6 @@ const PROVIDER: HeaderName = HeaderName::from_static("x-subgate-provider");
 const ACCOUNT: HeaderName = HeaderName::from_static("x-subgate-account");
 const ATTEMPTS: HeaderName = HeaderName::from_static("x-subgate-attempts");
 
-/// Client headers that name a conversation: Claude Code's, Codex's, and a
-/// generic one.
-const SESSION_HEADERS: [&str; 4] = [
-    "x-claude-code-session-id",
-    "session_id",
-    "conversation_id",
-    "x-session-id",
-];
-
 /// Everything decided about one attempt before it goes upstream.
 pub(crate) struct Plan<'a> {
     pub(crate) request: &'a ClientRequest,
@@ -139,7 +130,11 @@ impl Engine {
             .iter()
             .any(|target| inner.providers[target.provider].accounts().len() > 1);
         let conversation = (inner.routing.session_affinity && choice)
-            .then(|| conversation_key(request, &head))
+            .then(|| {
+                head.conversation_key(request.dialect, |name| {
+                    request.headers.get(name).map(HeaderValue::as_bytes)
+                })
+            })
             .flatten();
         let mut attempts = Attempts {
             made: 0,
@@ -317,21 +312,6 @@ impl Engine {
             self.translate(plan, meter).await
         }
     }
-}
-
-/// The conversation a request belongs to: the client's session header, or
-/// what its body says (see `BodyHead::conversation_key`).
-fn conversation_key(request: &ClientRequest, head: &BodyHead<'_>) -> Option<u64> {
-    use std::hash::{Hash, Hasher};
-
-    for name in SESSION_HEADERS {
-        if let Some(value) = request.headers.get(name).filter(|value| !value.is_empty()) {
-            let mut hasher = std::hash::DefaultHasher::new();
-            (name, value.as_bytes()).hash(&mut hasher);
-            return Some(hasher.finish());
-        }
-    }
-    head.conversation_key(request.dialect)
 }
 
 /// Logs, at debug level, the order accounts will be tried in and why the

@@ -123,15 +123,36 @@ impl<'a> BodyHead<'a> {
     }
 }
 
+/// Client headers that name a conversation: Claude Code's, Codex's, and a
+/// generic one.
+pub const SESSION_HEADERS: [&str; 4] = [
+    "x-claude-code-session-id",
+    "session_id",
+    "conversation_id",
+    "x-session-id",
+];
+
 impl BodyHead<'_> {
     /// A key that stays the same across the turns of one conversation, for
-    /// keeping it on one account: the client's own cache or user key
-    /// (`prompt_cache_key`, Anthropic's `metadata.user_id`), else a hash of
-    /// how the conversation starts (its system prompt and first messages,
-    /// which every turn sends again unchanged).
-    pub fn conversation_key(&self, dialect: Dialect) -> Option<u64> {
+    /// keeping it on one account: the client's session header
+    /// ([`SESSION_HEADERS`], read through `header`), its own cache or user
+    /// key (`prompt_cache_key`, Anthropic's `metadata.user_id`), else a
+    /// hash of how the conversation starts (its system prompt and first
+    /// messages, which every turn sends again unchanged).
+    pub fn conversation_key<'h>(
+        &self,
+        dialect: Dialect,
+        header: impl Fn(&str) -> Option<&'h [u8]>,
+    ) -> Option<u64> {
         use std::hash::{Hash, Hasher};
 
+        for name in SESSION_HEADERS {
+            if let Some(value) = header(name).filter(|value| !value.is_empty()) {
+                let mut hasher = std::hash::DefaultHasher::new();
+                (name, value).hash(&mut hasher);
+                return Some(hasher.finish());
+            }
+        }
         let mut hasher = std::hash::DefaultHasher::new();
         let explicit = match dialect {
             Dialect::OpenAiChat | Dialect::OpenAiResponses => self
@@ -378,7 +399,7 @@ mod tests {
                 },
             )
             .unwrap()
-            .conversation_key(dialect)
+            .conversation_key(dialect, |_| None)
         };
         let turn1 = r#"{"model":"m","messages":[{"role":"system","content":"tool"},{"role":"user","content":"fix the bug"}]}"#;
         let turn2 = r#"{"model":"m","messages":[{"role":"system","content":"tool"},{"role":"user","content":"fix the bug"},{"role":"assistant","content":"done"},{"role":"user","content":"thanks"}]}"#;
@@ -420,6 +441,20 @@ mod tests {
         let gemini = r#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#;
         assert!(key(Dialect::Gemini, gemini).is_some());
         assert_eq!(key(Dialect::Anthropic, r#"{"model":"m"}"#), None);
+
+        // A session header outweighs what the body says.
+        let session = |body: &str| {
+            BodyHead::parse(Dialect::Anthropic, body.as_bytes(), RequestLine::default())
+                .unwrap()
+                .conversation_key(Dialect::Anthropic, |name| {
+                    (name == "x-claude-code-session-id").then_some(b"3f2a".as_slice())
+                })
+        };
+        assert_eq!(session(&claude("u_1", "a")), session(&claude("u_2", "b")));
+        assert_ne!(
+            session(&claude("u_1", "a")),
+            key(Dialect::Anthropic, &claude("u_1", "a"))
+        );
     }
 
     #[test]
