@@ -4,9 +4,9 @@
 //! first of: a config alias (its `provider/model` targets in order); a
 //! `provider/model` prefix naming a configured provider (the rest goes
 //! upstream as it is); the providers' catalogs (every provider listing it,
-//! in config order); the model's family (`claude-*` to Anthropic providers,
-//! `gpt-*` and `o1`/`o3`/`o4` to OpenAI, `gemini-*` to Gemini, `kimi-*` to
-//! Kimi), for models newer than any catalog.
+//! in config order); the model's family (each provider claims the names of
+//! its vendor's models: `claude-*`, `gpt-*`, `gemini-*`, `kimi-*`, …), for
+//! models newer than any catalog.
 //!
 //! A provider's catalog is the `models` list from its config entry, or else
 //! what its `GET /models` returns: fetched in the background at start,
@@ -20,7 +20,6 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use subgate_config::Alias;
-use subgate_core::ProviderKind;
 use subgate_providers::Provider;
 use subgate_store::Store;
 use tokio::sync::Mutex;
@@ -114,23 +113,6 @@ impl Routes {
     }
 }
 
-/// The kinds of provider a model's name says it belongs to.
-fn family(model: &str) -> &'static [ProviderKind] {
-    let is_o_series =
-        model.len() > 1 && model.starts_with('o') && model.as_bytes()[1].is_ascii_digit();
-    if model.starts_with("claude-") {
-        &[ProviderKind::Anthropic]
-    } else if model.starts_with("gpt-") || is_o_series || model.starts_with("codex-") {
-        &[ProviderKind::OpenAi]
-    } else if model.starts_with("gemini-") {
-        &[ProviderKind::Gemini]
-    } else if model.starts_with("kimi-") {
-        &[ProviderKind::Kimi]
-    } else {
-        &[]
-    }
-}
-
 /// The catalogs of every provider and the map built from them.
 #[derive(Debug)]
 pub(crate) struct Catalog {
@@ -192,25 +174,19 @@ impl Catalog {
                 upstream_model: rest.to_owned(),
             }];
         }
-        let to_targets = |indexes: &mut dyn Iterator<Item = usize>| {
-            indexes
-                .map(|provider| Target {
-                    provider,
-                    upstream_model: requested.to_owned(),
-                })
-                .collect::<Vec<_>>()
+        let owners: Vec<usize> = match self.map().owners.get(requested) {
+            Some(owners) => owners.clone(),
+            None => (0..providers.len())
+                .filter(|&index| providers[index].claims_family(requested))
+                .collect(),
         };
-        if let Some(owners) = self.map().owners.get(requested) {
-            return to_targets(&mut owners.iter().copied());
-        }
-        let kinds = family(requested);
-        to_targets(
-            &mut providers
-                .iter()
-                .enumerate()
-                .filter(|(_, provider)| kinds.contains(&provider.kind()))
-                .map(|(index, _)| index),
-        )
+        owners
+            .into_iter()
+            .map(|provider| Target {
+                provider,
+                upstream_model: requested.to_owned(),
+            })
+            .collect()
     }
 
     /// Replaces fetched catalogs with the lists last stored, where there

@@ -169,6 +169,19 @@ impl Provider {
         self.models.as_deref()
     }
 
+    /// Whether a model name belongs to the family of models this kind of
+    /// upstream serves (`claude-*` for Anthropic, …), for names newer than
+    /// any catalog. OpenAI-compatible services claim no family.
+    pub fn claims_family(&self, model: &str) -> bool {
+        match self.kind {
+            Kind::OpenAi(_) => openai_compatible::is_openai_family(model),
+            Kind::Anthropic(_) => model.starts_with(anthropic::FAMILY),
+            Kind::Gemini(_) => model.starts_with(gemini::FAMILY),
+            Kind::Kimi(_) => model.starts_with(kimi::FAMILY),
+            Kind::OpenAiCompatible(_) => false,
+        }
+    }
+
     /// The models this kind of upstream is known to serve, for when its
     /// catalog cannot be fetched (offline, or before the first fetch).
     pub fn builtin_models(&self) -> &'static [&'static str] {

@@ -11,6 +11,9 @@ use serde::Deserialize;
 use subgate_config::{ProviderConfig, Url};
 use subgate_core::{FailureClass, SecretString, expose};
 
+/// The prefix of this vendor's model names.
+pub(crate) const FAMILY: &str = "gemini-";
+
 /// Gemini models, for when the catalog cannot be fetched.
 pub(crate) const MODELS: &[&str] = &[
     "gemini-3-pro-preview",

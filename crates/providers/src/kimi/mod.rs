@@ -25,6 +25,9 @@ pub(crate) use usage::parse_usage;
 use crate::common::{base_headers, join};
 use crate::{Account, Credential};
 
+/// The prefix of this vendor's model names.
+pub(crate) const FAMILY: &str = "kimi-";
+
 /// The models the coding plan serves.
 pub(crate) const MODELS: &[&str] = &["kimi-for-coding", "kimi-for-coding-highspeed"];
 

@@ -13,7 +13,7 @@ mod request;
 mod tests;
 
 pub(crate) use errors::{classify_failure, error_words, quota_from_headers};
-pub(crate) use models::{OPENAI_MODELS, parse_models, preset_models};
+pub(crate) use models::{OPENAI_MODELS, is_openai_family, parse_models, preset_models};
 use subgate_config::{ProviderConfig, Url};
 use subgate_core::SecretString;
 

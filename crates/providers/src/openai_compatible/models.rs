@@ -23,6 +23,14 @@ pub(crate) const OPENAI_MODELS: &[&str] = &[
     "o4-mini",
 ];
 
+/// Whether a name is one of OpenAI's: `gpt-*`, the `o1`/`o3`/`o4…`
+/// reasoning series, `codex-*`.
+pub(crate) fn is_openai_family(model: &str) -> bool {
+    let o_series =
+        model.len() > 1 && model.starts_with('o') && model.as_bytes()[1].is_ascii_digit();
+    model.starts_with("gpt-") || o_series || model.starts_with("codex-")
+}
+
 /// What a preset's service is known to serve; local servers serve what
 /// was loaded into them, so only their catalog can tell.
 pub(crate) fn preset_models(preset: Preset) -> &'static [&'static str] {

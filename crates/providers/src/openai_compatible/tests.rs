@@ -132,3 +132,22 @@ fn failures_read_status_and_retry_after() {
         (FailureClass::UpstreamFault, None)
     );
 }
+
+#[test]
+fn openai_claims_its_model_families_and_compatible_services_none() {
+    let openai = Provider::from_config(&test_config(
+        ProviderKind::OpenAi,
+        "http://127.0.0.1:9/v1",
+        &["k"],
+        Vec::new(),
+    ))
+    .unwrap();
+    for model in ["gpt-6", "o5-mini", "o3", "codex-mini-latest"] {
+        assert!(openai.claims_family(model), "{model}");
+    }
+    for model in ["ollama", "o", "claude-opus-9", "gemini-9"] {
+        assert!(!openai.claims_family(model), "{model}");
+    }
+    let compatible = Provider::from_config(&config(&[])).unwrap();
+    assert!(!compatible.claims_family("gpt-6"));
+}
