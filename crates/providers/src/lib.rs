@@ -290,9 +290,9 @@ impl Provider {
             Kind::OpenAiCompatible(_) | Kind::OpenAi(..) => {
                 openai_compatible::classify_failure(status, headers, body, now)
             }
-            Kind::Anthropic(_) => anthropic::classify_failure(status, headers, body, now),
+            Kind::Anthropic(_) => anthropic::classify_failure(status, headers, now),
             Kind::Gemini(_) => gemini::classify_failure(status, headers, body),
-            Kind::Kimi(_) => kimi::classify_failure(status, headers, body, now),
+            Kind::Kimi(_) => kimi::classify_failure(status, headers, body),
         }
     }
 

@@ -131,12 +131,7 @@ pub(crate) fn parse_models(body: &[u8]) -> Result<Vec<String>, serde_json::Error
 /// 529 is Anthropic overloaded (for this model, not this account). A 429
 /// without `retry-after` waits for the latest reset among the windows the
 /// headers show used up, or the unified (subscription) reset.
-pub(crate) fn classify_failure(
-    status: StatusCode,
-    headers: &HeaderMap,
-    _body: &str,
-    now: i64,
-) -> Failure {
+pub(crate) fn classify_failure(status: StatusCode, headers: &HeaderMap, now: i64) -> Failure {
     let mut failure = Failure::from_status(status, headers);
     match status.as_u16() {
         529 => {
@@ -227,7 +222,7 @@ mod tests {
             "http://127.0.0.1:9/v1/models?limit=1000"
         );
         assert_eq!(
-            classify_failure(StatusCode::from_u16(529).unwrap(), &HeaderMap::new(), "", 0).rest,
+            classify_failure(StatusCode::from_u16(529).unwrap(), &HeaderMap::new(), 0).rest,
             Some(Rest::Faulty)
         );
         assert_eq!(
@@ -253,7 +248,7 @@ mod tests {
             headers.insert(name, HeaderValue::from_static(value));
         }
         let now = 1_767_225_600_000; // 2026-01-01T00:00:00Z
-        let failure = classify_failure(StatusCode::TOO_MANY_REQUESTS, &headers, "", now);
+        let failure = classify_failure(StatusCode::TOO_MANY_REQUESTS, &headers, now);
         assert_eq!(failure.rest, Some(Rest::RateLimited));
         assert_eq!(failure.retry_after, Some(std::time::Duration::from_mins(1)));
         let quota = quota_from_headers(&headers);

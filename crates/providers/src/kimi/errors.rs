@@ -20,12 +20,7 @@ const QUOTA_WORDS: [&str; 3] = [
     "balance_insufficient",
 ];
 
-pub(crate) fn classify_failure(
-    status: StatusCode,
-    headers: &HeaderMap,
-    body: &str,
-    _now: i64,
-) -> Failure {
+pub(crate) fn classify_failure(status: StatusCode, headers: &HeaderMap, body: &str) -> Failure {
     let mut failure = Failure::from_status(status, headers);
     let (kind, code) = error_words(body);
     let words = [kind.as_deref(), code.as_deref()];
@@ -64,7 +59,6 @@ mod tests {
             StatusCode::from_u16(status).unwrap(),
             &HeaderMap::new(),
             body,
-            0,
         );
         (failure.rest, failure.scope)
     }
