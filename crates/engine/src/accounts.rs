@@ -172,22 +172,27 @@ pub(crate) async fn poll_quotas(inner: &Inner) {
             };
             let account = &provider.accounts()[index];
             let now = now_millis();
-            if let Some(until) = quota.exhausted_until().filter(|&until| until > now) {
-                let failure = Failure {
-                    class: subgate_core::FailureClass::UpstreamRateLimited,
-                    retry_after: u64::try_from(until - now).ok().map(Duration::from_millis),
-                    rest: Some(Rest::QuotaExhausted),
-                    scope: Scope::Account,
-                };
-                inner.health.record_failure(
-                    &account.id,
-                    "",
-                    &failure,
-                    "the usage endpoint reports a used-up quota window",
-                    now,
-                );
-            } else {
-                inner.health.lift(&account.id, Rest::QuotaExhausted, now);
+            match quota.exhausted_until().filter(|&until| until > now) {
+                // Already resting for it: nothing new to record or store.
+                Some(until)
+                    if inner.health.resting(&account.id, "", now)
+                        == Some((Rest::QuotaExhausted, until)) => {}
+                Some(until) => {
+                    let failure = Failure {
+                        class: subgate_core::FailureClass::UpstreamRateLimited,
+                        retry_after: u64::try_from(until - now).ok().map(Duration::from_millis),
+                        rest: Some(Rest::QuotaExhausted),
+                        scope: Scope::Account,
+                    };
+                    inner.health.record_failure(
+                        &account.id,
+                        "",
+                        &failure,
+                        "the usage endpoint reports a used-up quota window",
+                        now,
+                    );
+                }
+                None => inner.health.lift(&account.id, Rest::QuotaExhausted, now),
             }
             pool.set_quota(index, quota);
         });
@@ -197,33 +202,13 @@ pub(crate) async fn poll_quotas(inner: &Inner) {
 async fn fetch_quota(provider: &Provider, index: usize) -> Option<Quota> {
     let account = &provider.accounts()[index];
     let request = provider.quota_request(account)?;
-    let exchange = async {
-        let response = provider
-            .transport()
-            .send(request)
-            .await
-            .map_err(|error| error.to_string())?;
-        if !response.status.is_success() {
-            return Err(format!("it answered {}", response.status));
-        }
-        let body = response
-            .body
-            .collect(MAX_QUOTA_BYTES)
-            .await
-            .map_err(|error| error.to_string())?;
-        provider
-            .parse_quota(&body)
-            .map_err(|error| format!("its answer is not a usage report: {error}"))
-    };
-    match tokio::time::timeout(QUOTA_TIMEOUT, exchange).await {
-        Ok(Ok(quota)) => Some(quota),
-        Ok(Err(error)) => {
-            tracing::debug!(provider = provider.name(), account = %account.name, %error, "Reading the quota failed.");
-            None
-        }
-        Err(_elapsed) => {
-            tracing::debug!(provider = provider.name(), account = %account.name, "Reading the quota timed out.");
-            None
-        }
-    }
+    let limits = (MAX_QUOTA_BYTES, QUOTA_TIMEOUT);
+    crate::fetch::fetch(provider, request, limits, "a usage report", |body| {
+        provider.parse_quota(body)
+    })
+    .await
+    .inspect_err(|error| {
+        tracing::debug!(provider = provider.name(), account = %account.name, %error, "Reading the quota failed.");
+    })
+    .ok()
 }

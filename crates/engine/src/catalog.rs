@@ -267,26 +267,13 @@ fn cache_key(provider: &Provider) -> String {
 async fn fetch(provider: &Provider) -> Option<Vec<String>> {
     let account = provider.accounts().first()?;
     let request = provider.models_request(account);
-    let exchange = async {
-        let response = provider
-            .transport()
-            .send(request)
-            .await
-            .map_err(|error| error.to_string())?;
-        if !response.status.is_success() {
-            return Err(format!("it answered {}", response.status));
-        }
-        let body = response
-            .body
-            .collect(MAX_CATALOG_BYTES)
-            .await
-            .map_err(|error| error.to_string())?;
-        provider
-            .parse_models(&body)
-            .map_err(|error| format!("its answer is not a model list: {error}"))
-    };
-    match tokio::time::timeout(FETCH_TIMEOUT, exchange).await {
-        Ok(Ok(models)) => {
+    let limits = (MAX_CATALOG_BYTES, FETCH_TIMEOUT);
+    match crate::fetch::fetch(provider, request, limits, "a model list", |body| {
+        provider.parse_models(body)
+    })
+    .await
+    {
+        Ok(models) => {
             tracing::debug!(
                 provider = provider.name(),
                 models = models.len(),
@@ -294,15 +281,8 @@ async fn fetch(provider: &Provider) -> Option<Vec<String>> {
             );
             Some(models)
         }
-        Ok(Err(error)) => {
+        Err(error) => {
             tracing::warn!(provider = provider.name(), %error, "Fetching the model catalog failed.");
-            None
-        }
-        Err(_elapsed) => {
-            tracing::warn!(
-                provider = provider.name(),
-                "Fetching the model catalog timed out."
-            );
             None
         }
     }

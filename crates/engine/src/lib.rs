@@ -11,6 +11,7 @@ mod accounts;
 mod catalog;
 mod clock;
 mod error;
+mod fetch;
 mod generate;
 mod health;
 mod passthrough;
