@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use serde::Serialize;
 use subgate_engine::{AccountStatus, QuotaStatus};
 
 use crate::args::AccountsCommand;
@@ -21,86 +20,10 @@ pub(crate) fn run(config_file: Option<PathBuf>, command: &AccountsCommand) -> Re
     }
 }
 
-/// One account as `accounts list --json` prints it: the engine's
-/// `AccountStatus`, field for field.
-#[derive(Debug, Serialize)]
-struct Account {
-    provider: String,
-    name: String,
-    id: String,
-    state: &'static str,
-    priority: u32,
-    in_flight: u32,
-    started: u64,
-    rests: Vec<Rest>,
-    quota: Vec<Quota>,
-}
-
-/// A rest in force.
-#[derive(Debug, Serialize)]
-struct Rest {
-    account_id: String,
-    /// Empty for the whole account.
-    model: String,
-    state: &'static str,
-    /// Unix milliseconds.
-    until: i64,
-    reason: String,
-    failures: u32,
-}
-
-/// One quota window.
-#[derive(Debug, Serialize)]
-struct Quota {
-    window: String,
-    limit: f64,
-    remaining: f64,
-    /// Unix milliseconds.
-    resets_at: Option<i64>,
-}
-
-impl From<AccountStatus> for Account {
-    fn from(status: AccountStatus) -> Self {
-        Self {
-            provider: status.provider,
-            name: status.name,
-            id: status.id,
-            state: status.state,
-            priority: status.priority,
-            in_flight: status.in_flight,
-            started: status.started,
-            rests: status
-                .rests
-                .into_iter()
-                .map(|rest| Rest {
-                    account_id: rest.account_id,
-                    model: rest.model,
-                    state: rest.state,
-                    until: rest.until,
-                    reason: rest.reason,
-                    failures: rest.failures,
-                })
-                .collect(),
-            quota: status.quota.into_iter().map(Quota::from).collect(),
-        }
-    }
-}
-
-impl From<QuotaStatus> for Quota {
-    fn from(quota: QuotaStatus) -> Self {
-        Self {
-            window: quota.window,
-            limit: quota.limit,
-            remaining: quota.remaining,
-            resets_at: quota.resets_at,
-        }
-    }
-}
-
 fn list(config_file: Option<PathBuf>, json: bool) -> Result<()> {
-    let accounts: Vec<Account> = with_engine(config_file, async |engine| {
+    let accounts = with_engine(config_file, async |engine| {
         engine.refresh_quotas().await;
-        Ok(engine.accounts().into_iter().map(Account::from).collect())
+        Ok(engine.accounts())
     })?;
     let mut out = std::io::stdout().lock();
     if json {
@@ -128,10 +51,12 @@ fn list(config_file: Option<PathBuf>, json: bool) -> Result<()> {
 /// One line per account, or one per rest of an account that rests; the
 /// lines after an account's first leave its provider, name and quota
 /// empty.
-fn table_rows(accounts: &[Account], now: i64) -> Vec<[String; 6]> {
+fn table_rows(accounts: &[AccountStatus], now: i64) -> Vec<[String; 6]> {
     let mut rows = Vec::new();
     for account in accounts {
-        let quota = tightest(&account.quota).map_or_else(|| "-".to_owned(), describe_quota);
+        let quota = account
+            .tightest_quota()
+            .map_or_else(|| "-".to_owned(), describe_quota);
         if account.rests.is_empty() {
             rows.push([
                 account.provider.clone(),
@@ -164,20 +89,8 @@ fn table_rows(accounts: &[Account], now: i64) -> Vec<[String; 6]> {
     rows
 }
 
-/// The window with the smallest share left.
-fn tightest(quota: &[Quota]) -> Option<&Quota> {
-    let share = |window: &Quota| {
-        if window.limit > 0.0 {
-            window.remaining / window.limit
-        } else {
-            window.remaining
-        }
-    };
-    quota.iter().min_by(|a, b| share(a).total_cmp(&share(b)))
-}
-
 /// `weekly 1834/2048`.
-fn describe_quota(window: &Quota) -> String {
+fn describe_quota(window: &QuotaStatus) -> String {
     // At most two decimals, and none for whole numbers.
     let number = |value: f64| (value * 100.0).round() / 100.0;
     format!(
@@ -262,6 +175,8 @@ fn reset(config_file: Option<PathBuf>, name: &str) -> Result<()> {
 mod tests {
     use pretty_assertions::assert_eq;
 
+    use subgate_engine::RestInfo;
+
     use super::*;
 
     #[test]
@@ -287,7 +202,7 @@ mod tests {
 
     #[test]
     fn rests_get_a_line_each_and_the_tightest_quota_shows() {
-        let account = Account {
+        let account = AccountStatus {
             provider: "kimi".to_owned(),
             name: "kimi#1".to_owned(),
             id: "kimi-abc".to_owned(),
@@ -296,7 +211,7 @@ mod tests {
             in_flight: 0,
             started: 0,
             rests: ["", "kimi-k2"]
-                .map(|model| Rest {
+                .map(|model| RestInfo {
                     account_id: "kimi-abc".to_owned(),
                     model: model.to_owned(),
                     state: "cooling_down",
@@ -306,13 +221,13 @@ mod tests {
                 })
                 .into(),
             quota: vec![
-                Quota {
+                QuotaStatus {
                     window: "daily".to_owned(),
                     limit: 100.0,
                     remaining: 90.0,
                     resets_at: None,
                 },
-                Quota {
+                QuotaStatus {
                     window: "weekly".to_owned(),
                     limit: 2048.0,
                     remaining: 1834.0,

@@ -18,8 +18,9 @@ const QUOTA_TIMEOUT: Duration = Duration::from_secs(15);
 /// The largest usage answer read.
 const MAX_QUOTA_BYTES: usize = 1 << 20;
 
-/// One account's state.
-#[derive(Debug, Clone, PartialEq)]
+/// One account's state (serialized as `subgate accounts list --json` and
+/// the management API show it).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AccountStatus {
     /// The provider entry.
     pub provider: String,
@@ -42,7 +43,7 @@ pub struct AccountStatus {
 }
 
 /// One quota window.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct QuotaStatus {
     /// What it counts.
     pub window: String,
@@ -52,6 +53,22 @@ pub struct QuotaStatus {
     pub remaining: f64,
     /// When it refills, Unix milliseconds.
     pub resets_at: Option<i64>,
+}
+
+impl AccountStatus {
+    /// The quota window with the smallest share left.
+    pub fn tightest_quota(&self) -> Option<&QuotaStatus> {
+        let share = |window: &QuotaStatus| {
+            if window.limit > 0.0 {
+                window.remaining / window.limit
+            } else {
+                window.remaining
+            }
+        };
+        self.quota
+            .iter()
+            .min_by(|a, b| share(a).total_cmp(&share(b)))
+    }
 }
 
 /// Why clearing an account's rests failed.

@@ -59,7 +59,7 @@ pub(crate) struct HealthBook {
 }
 
 /// A rest as people see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RestInfo {
     /// The account's stable id.
     pub account_id: String,
