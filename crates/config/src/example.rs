@@ -23,7 +23,12 @@ mod tests {
     #[test]
     fn the_example_as_written_is_valid_and_all_defaults() {
         let config = load_text(EXAMPLE, &|_| None);
-        assert!(config.providers.is_empty());
+        assert!(
+            config
+                .providers
+                .iter()
+                .all(|entry| entry.kind.is_subscription())
+        );
         assert_eq!(config.server.port, crate::DEFAULT_PORT);
     }
 
@@ -44,7 +49,12 @@ mod tests {
             .then(|| format!("sk-from-env-{name}"))
         };
         let config = load_text(&uncommented, &env);
-        assert_eq!(config.providers.len(), 2);
+        let api: Vec<_> = config
+            .providers
+            .iter()
+            .filter(|entry| !entry.kind.is_subscription())
+            .collect();
+        assert_eq!(api.len(), 2);
         assert_eq!(config.providers[0].accounts.len(), 4);
         assert_eq!(config.aliases.len(), 1);
         assert!(matches!(config.storage.database, Database::Postgres { .. }));

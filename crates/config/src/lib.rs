@@ -281,8 +281,13 @@ pub struct ProviderConfig {
     pub preset: Option<Preset>,
     /// Base URL of the upstream API, without a trailing slash.
     pub base_url: Url,
+    /// For subscriptions: the login and refresh server to use instead of
+    /// the service's own (a mock in tests, GitHub Enterprise for Copilot).
+    pub auth_url: Option<Url>,
     /// The accounts, in the order written; one keyless account for an
-    /// upstream that needs no key (a local server). Never empty.
+    /// upstream that needs no key (a local server). Never empty for API
+    /// kinds; always empty for subscriptions, whose accounts are logins
+    /// kept in the store.
     pub accounts: Vec<AccountConfig>,
     /// How requests spread over the accounts.
     pub pool: PoolConfig,

@@ -105,9 +105,11 @@ pub(crate) struct RawTimeouts {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawProvider {
     pub(crate) kind: ProviderKind,
-    pub(crate) name: String,
+    /// Defaults to the kind's name.
+    pub(crate) name: Option<String>,
     pub(crate) preset: Option<Preset>,
     pub(crate) base_url: Option<String>,
+    pub(crate) auth_url: Option<String>,
     #[serde(default)]
     pub(crate) api_keys: Vec<String>,
     pub(crate) api_key_env: Option<OneOrMany>,
@@ -131,6 +133,33 @@ pub(crate) struct RawProvider {
 }
 
 impl RawProvider {
+    /// The entry a subscription kind gets when the file has none: every
+    /// setting at its default, so logins work without editing the config.
+    pub(crate) fn implicit(kind: ProviderKind) -> Self {
+        Self {
+            kind,
+            name: None,
+            preset: None,
+            base_url: None,
+            auth_url: None,
+            api_keys: Vec::new(),
+            api_key_env: None,
+            accounts: Vec::new(),
+            strategy: None,
+            max_concurrency: None,
+            min_interval: None,
+            models: None,
+            stream_usage: None,
+            apis: None,
+            always_stream: None,
+            headers: BTreeMap::new(),
+            connect_timeout: None,
+            first_byte_timeout: None,
+            idle_timeout: None,
+            max_event_size: None,
+        }
+    }
+
     pub(crate) fn timeouts(&self) -> RawTimeouts {
         RawTimeouts {
             connect_timeout: self.connect_timeout,

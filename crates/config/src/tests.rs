@@ -6,7 +6,7 @@ use std::time::Duration;
 use pretty_assertions::assert_eq;
 use subgate_core::expose;
 
-use crate::{Config, ConfigError, Database, LogFormat, Override, Sources, load};
+use crate::{Config, ConfigError, Database, LogFormat, Override, Sources, Url, load};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -51,7 +51,34 @@ fn empty_file_gives_defaults() {
     assert_eq!(config.server.shutdown_timeout, Duration::from_secs(30));
     assert_eq!(config.log.format, LogFormat::Pretty);
     assert_eq!(config.log.filter, "info");
-    assert!(config.providers.is_empty());
+    // Only the subscriptions, ready for logins, with no accounts yet.
+    let names: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["claude", "codex", "copilot"]);
+    assert!(config.providers.iter().all(|p| p.accounts.is_empty()));
+}
+
+#[test]
+fn subscriptions_take_logins_not_keys_and_keep_their_place() {
+    let config = load_with(
+        "[[providers]]\nkind = \"claude\"\nauth_url = \"http://127.0.0.1:9/\"\n\n[[providers]]\nkind = \"anthropic\"\napi_keys = [\"sk-1\"]\n",
+        &[],
+        Vec::new(),
+    )
+    .unwrap();
+    let names: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["claude", "anthropic", "codex", "copilot"]);
+    assert_eq!(
+        config.providers[0].auth_url.as_ref().map(Url::as_str),
+        Some("http://127.0.0.1:9/")
+    );
+    assert_eq!(
+        error_text("[[providers]]\nkind = \"codex\"\napi_keys = [\"sk-1\"]\n"),
+        "`providers[0].api_keys`: `codex` accounts are logins, not API keys\nhint: run `subgate login codex` or `subgate import`; for an API key use kind = \"openai\""
+    );
+    assert_eq!(
+        error_text("[[providers]]\nkind = \"openai\"\nauth_url = \"http://x\"\n"),
+        "`providers[0].auth_url`: a `openai` provider has no login\nhint: `auth_url` points a subscription (claude, codex, copilot) at another login server"
+    );
 }
 
 #[test]
@@ -354,7 +381,7 @@ fn aliases_name_configured_providers() {
     );
     assert_eq!(
         error_text(&format!("[aliases]\nsmart = [\"nobody/x\"]\n{providers}")),
-        "`aliases.smart[0]`: no provider is named `nobody`\nhint: configured providers: claude, oa"
+        "`aliases.smart[0]`: no provider is named `nobody`\nhint: configured providers: claude, oa, codex, copilot"
     );
     assert!(
         error_text(&format!("[aliases]\nsmart = \"gpt-5\"\n{providers}"))

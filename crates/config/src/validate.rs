@@ -53,14 +53,31 @@ pub(crate) fn validate(
     let mut providers = Vec::with_capacity(raw.providers.len());
     for (index, entry) in raw.providers.into_iter().enumerate() {
         let key = format!("providers[{index}]");
-        if !names.insert(entry.name.clone()) {
+        let name = entry.name.as_deref().unwrap_or(entry.kind.as_str());
+        if !names.insert(name.to_owned()) {
             return Err(ConfigError::invalid_with_hint(
                 format!("{key}.name"),
-                format!("the name `{}` is used by an earlier provider", entry.name),
-                "every provider needs its own name; it is how `name/model` picks it",
+                format!("the name `{name}` is used by an earlier provider"),
+                "every provider needs its own name (it defaults to the kind); it is how `name/model` picks it",
             ));
         }
         providers.push(provider(entry, &key, defaults, routing.strategy, env)?);
+    }
+    // Subscriptions are usable as soon as someone logs in: a kind the file
+    // does not mention gets an entry with every default, after the
+    // configured ones (which therefore come first in routing).
+    for &kind in ProviderKind::SUBSCRIPTIONS {
+        if providers.iter().any(|entry| entry.kind == kind) || names.contains(kind.as_str()) {
+            continue;
+        }
+        let entry = RawProvider::implicit(kind);
+        providers.push(provider(
+            entry,
+            kind.as_str(),
+            defaults,
+            routing.strategy,
+            env,
+        )?);
     }
     let aliases = aliases(raw.aliases, &providers)?;
 
@@ -296,15 +313,18 @@ fn provider(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<ProviderConfig, ConfigError> {
     let limits = limits(&entry.timeouts(), defaults, key)?;
-    if entry.name.is_empty()
-        || !entry
-            .name
+    let name = entry
+        .name
+        .clone()
+        .unwrap_or_else(|| entry.kind.as_str().to_owned());
+    if name.is_empty()
+        || !name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     {
         return Err(ConfigError::invalid_with_hint(
             format!("{key}.name"),
-            format!("`{}` is not a usable name", entry.name),
+            format!("`{name}` is not a usable name"),
             "use letters, digits, `-`, `_` and `.`; it appears in `name/model` model names",
         ));
     }
@@ -315,7 +335,18 @@ fn provider(
             "presets name OpenAI-compatible services; use kind = \"openai-compatible\"",
         ));
     }
-    let base_url = base_url(entry.kind, entry.preset, entry.base_url.as_deref(), key)?;
+    let base_url = url(
+        entry
+            .base_url
+            .as_deref()
+            .or(default_base_url(entry.kind, entry.preset)),
+        entry.kind,
+        &format!("{key}.base_url"),
+    )?;
+    let auth_url = auth_url(&entry, key)?;
+    if entry.kind.is_subscription() {
+        subscription_has_no_keys(&entry, key)?;
+    }
 
     let api_keys = api_keys(
         entry.api_keys,
@@ -323,7 +354,11 @@ fn provider(
         key,
         env,
     )?;
-    let accounts = accounts(&entry.name, api_keys, entry.accounts, key, env)?;
+    let accounts = if entry.kind.is_subscription() {
+        Vec::new()
+    } else {
+        accounts(&name, api_keys, entry.accounts, key, env)?
+    };
     if let Some(preset) = entry.preset
         && preset.needs_key()
         && accounts.iter().all(|account| account.key.is_none())
@@ -358,9 +393,10 @@ fn provider(
     let apis = apis(entry.kind, entry.apis, key)?;
     Ok(ProviderConfig {
         kind: entry.kind,
-        name: entry.name,
+        name,
         preset: entry.preset,
         base_url,
+        auth_url,
         accounts,
         pool,
         models,
@@ -383,12 +419,22 @@ fn apis(
         return Ok(match kind {
             ProviderKind::OpenAi => vec![OpenAiApi::Chat, OpenAiApi::Responses],
             ProviderKind::OpenAiCompatible => vec![OpenAiApi::Chat],
-            ProviderKind::Anthropic | ProviderKind::Gemini | ProviderKind::Kimi => Vec::new(),
+            ProviderKind::Anthropic
+            | ProviderKind::Gemini
+            | ProviderKind::Kimi
+            | ProviderKind::Claude
+            | ProviderKind::Codex
+            | ProviderKind::Copilot => Vec::new(),
         });
     };
     match kind {
         ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => {}
-        ProviderKind::Anthropic | ProviderKind::Gemini | ProviderKind::Kimi => {
+        ProviderKind::Anthropic
+        | ProviderKind::Gemini
+        | ProviderKind::Kimi
+        | ProviderKind::Claude
+        | ProviderKind::Codex
+        | ProviderKind::Copilot => {
             return Err(ConfigError::invalid_with_hint(
                 key,
                 format!("a `{kind}` provider speaks its own API only"),
@@ -598,33 +644,75 @@ fn headers(
     Ok(headers)
 }
 
-fn base_url(
-    kind: ProviderKind,
-    preset: Option<crate::Preset>,
-    text: Option<&str>,
-    key: &str,
-) -> Result<Url, ConfigError> {
-    let key = format!("{key}.base_url");
-    let text = match (kind, text) {
-        (_, Some(text)) => text,
-        (ProviderKind::OpenAiCompatible, None) => match preset {
-            Some(preset) => preset.base_url(),
-            None => {
-                return Err(ConfigError::invalid_with_hint(
-                    key,
-                    "an `openai-compatible` provider needs a base URL or a preset",
-                    "e.g. preset = \"ollama\", or base_url = \"http://127.0.0.1:11434/v1\"",
-                ));
+/// The base URL a kind uses when the entry sets none.
+fn default_base_url(kind: ProviderKind, preset: Option<crate::Preset>) -> Option<&'static str> {
+    Some(match kind {
+        ProviderKind::OpenAiCompatible => return preset.map(crate::Preset::base_url),
+        ProviderKind::OpenAi => "https://api.openai.com/v1",
+        ProviderKind::Anthropic | ProviderKind::Claude => "https://api.anthropic.com",
+        ProviderKind::Gemini => "https://generativelanguage.googleapis.com",
+        ProviderKind::Kimi => "https://api.kimi.com/coding/v1",
+        ProviderKind::Codex => "https://chatgpt.com/backend-api/codex",
+        // Only a fallback: each Copilot token names its account's API.
+        ProviderKind::Copilot => "https://api.individual.githubcopilot.com",
+    })
+}
+
+/// `auth_url`: where a subscription's logins and refreshes go, when not
+/// to the service's own servers.
+fn auth_url(entry: &RawProvider, key: &str) -> Result<Option<Url>, ConfigError> {
+    let key = format!("{key}.auth_url");
+    let Some(text) = entry.auth_url.as_deref() else {
+        return Ok(None);
+    };
+    if !entry.kind.is_subscription() {
+        return Err(ConfigError::invalid_with_hint(
+            key,
+            format!("a `{}` provider has no login", entry.kind),
+            "`auth_url` points a subscription (claude, codex, copilot) at another login server",
+        ));
+    }
+    url(Some(text), entry.kind, &key).map(Some)
+}
+
+/// Subscription accounts come from logins; a key in the file is a mistake
+/// worth explaining.
+fn subscription_has_no_keys(entry: &RawProvider, key: &str) -> Result<(), ConfigError> {
+    let field = if !entry.api_keys.is_empty() {
+        "api_keys"
+    } else if entry.api_key_env.is_some() {
+        "api_key_env"
+    } else if !entry.accounts.is_empty() {
+        "accounts"
+    } else {
+        return Ok(());
+    };
+    Err(ConfigError::invalid_with_hint(
+        format!("{key}.{field}"),
+        format!("`{}` accounts are logins, not API keys", entry.kind),
+        format!(
+            "run `subgate login {kind}` or `subgate import`; for an API key use kind = \"{api}\"",
+            kind = entry.kind,
+            api = match entry.kind {
+                ProviderKind::Codex => "openai",
+                _ => "anthropic",
             }
-        },
-        (ProviderKind::OpenAi, None) => "https://api.openai.com/v1",
-        (ProviderKind::Anthropic, None) => "https://api.anthropic.com",
-        (ProviderKind::Gemini, None) => "https://generativelanguage.googleapis.com",
-        (ProviderKind::Kimi, None) => "https://api.kimi.com/coding/v1",
+        ),
+    ))
+}
+
+/// Parses and checks a configured URL.
+fn url(text: Option<&str>, kind: ProviderKind, key: &str) -> Result<Url, ConfigError> {
+    let Some(text) = text else {
+        return Err(ConfigError::invalid_with_hint(
+            key,
+            format!("an `{kind}` provider needs a base URL or a preset"),
+            "e.g. preset = \"ollama\", or base_url = \"http://127.0.0.1:11434/v1\"",
+        ));
     };
     let mut url = Url::parse(text).map_err(|error| {
         ConfigError::invalid_with_hint(
-            key.as_str(),
+            key,
             format!("`{text}` is not a URL: {error}"),
             "write the full URL, e.g. https://api.example.com/v1",
         )

@@ -28,6 +28,18 @@ pub enum ProviderKind {
     /// coding endpoint, which serves only known coding agents.
     #[serde(rename = "kimi")]
     Kimi,
+    /// A Claude Pro/Max subscription, as Claude Code uses it: Anthropic
+    /// Messages with an OAuth login.
+    #[serde(rename = "claude")]
+    Claude,
+    /// A ChatGPT subscription, as Codex CLI uses it: the Codex Responses
+    /// backend with an OAuth login.
+    #[serde(rename = "codex")]
+    Codex,
+    /// A GitHub Copilot subscription: Chat Completions, Responses or
+    /// Messages per model, with a GitHub login exchanged for Copilot tokens.
+    #[serde(rename = "copilot")]
+    Copilot,
 }
 
 impl ProviderKind {
@@ -38,7 +50,14 @@ impl ProviderKind {
         Self::Anthropic,
         Self::Gemini,
         Self::Kimi,
+        Self::Claude,
+        Self::Codex,
+        Self::Copilot,
     ];
+
+    /// The subscription kinds: their accounts come from logins
+    /// (`subgate login`, `subgate import`), not from API keys in the config.
+    pub const SUBSCRIPTIONS: &'static [Self] = &[Self::Claude, Self::Codex, Self::Copilot];
 
     /// The name written in the config file.
     pub const fn as_str(self) -> &'static str {
@@ -48,7 +67,20 @@ impl ProviderKind {
             Self::Anthropic => "anthropic",
             Self::Gemini => "gemini",
             Self::Kimi => "kimi",
+            Self::Claude => "claude",
+            Self::Codex => "codex",
+            Self::Copilot => "copilot",
         }
+    }
+
+    /// Whether accounts of this kind are logins rather than API keys.
+    pub const fn is_subscription(self) -> bool {
+        matches!(self, Self::Claude | Self::Codex | Self::Copilot)
+    }
+
+    /// The kind named `name` in the config (`"claude"`, …).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|kind| kind.as_str() == name)
     }
 }
 
