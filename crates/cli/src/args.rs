@@ -53,8 +53,83 @@ pub(crate) enum Command {
     /// Show the accounts and their state, or clear an account's rests.
     #[command(subcommand)]
     Accounts(AccountsCommand),
+    /// Log in to a subscription and keep the login as an account.
+    ///
+    /// `claude` (Claude Pro/Max): a browser on this machine returns to a
+    /// loopback callback; with `--no-browser`, open the printed link
+    /// anywhere, approve, and paste the code the page shows
+    /// (`CODE#STATE`). Logging in again to the same account updates it.
+    /// A running `subgate serve` uses new accounts after a restart.
+    Login(LoginArgs),
+    /// Adopt the logins the official CLIs keep on this machine.
+    ///
+    /// Sources: `claude-code` (`~/.claude/.credentials.json`), `codex`
+    /// (`$CODEX_HOME/auth.json`), `copilot`
+    /// (`~/.config/github-copilot/apps.json` or `hosts.json`), or `all`.
+    ///
+    /// Claude and Codex refresh tokens rotate: whoever refreshes first
+    /// spends the token the other holds. Linked mode (the default) keeps
+    /// both working: subgate writes each token it renews back to the CLI's
+    /// file (atomically, keeping its permissions) and picks up the tokens
+    /// the CLI renews. `--copy` takes a private copy instead: the CLI and
+    /// subgate then log each other out on their next refresh, so use it
+    /// only for a login the CLI no longer uses. GitHub tokens do not
+    /// rotate; Copilot logins are always copied.
+    Import(ImportArgs),
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LoginArgs {
+    /// The subscription: `claude`, or the name of a provider entry of
+    /// that kind.
+    #[arg(value_name = "PROVIDER")]
+    pub(crate) provider: String,
+    /// The account's name [default: its email].
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// Print a link to open on any machine and paste back the code,
+    /// instead of waiting for a browser on this one.
+    #[arg(long)]
+    pub(crate) no_browser: bool,
+    /// The loopback port the browser returns to [default: the provider's].
+    #[arg(long)]
+    pub(crate) port: Option<u16>,
+    /// How long to wait for the login, e.g. `10m` [default: 10m].
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_minutes)]
+    pub(crate) timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// What to import.
+    #[arg(value_name = "SOURCE", default_value = "all", value_parser = ["claude-code", "codex", "copilot", "all"])]
+    pub(crate) source: String,
+    /// Keep a private copy instead of linking to the CLI's file.
+    #[arg(long)]
+    pub(crate) copy: bool,
+    /// Read this file instead of the CLI's usual one (one source only).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) file: Option<PathBuf>,
+}
+
+/// `90s`, `10m`, `1h`: a short duration.
+fn parse_minutes(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 10m"))?;
+    let seconds = match unit {
+        "" | "s" => number,
+        "m" => number * 60,
+        "h" => number * 3600,
+        _ => return Err(format!("`{text}` is not a duration like 10m")),
+    };
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 #[derive(Debug, Args)]

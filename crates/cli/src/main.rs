@@ -5,6 +5,7 @@ mod accounts_cmd;
 mod args;
 mod config_cmd;
 mod logging;
+mod login_cmd;
 mod models_cmd;
 mod serve;
 
@@ -26,6 +27,8 @@ fn main() -> ExitCode {
         Command::Config(command) => config_cmd::run(cli.config, &command),
         Command::Models { json } => models_cmd::run(cli.config, json),
         Command::Accounts(command) => accounts_cmd::run(cli.config, &command),
+        Command::Login(args) => login_cmd::login(cli.config, &args),
+        Command::Import(args) => login_cmd::import(cli.config, &args),
         Command::Version => {
             let line = concat!("subgate ", env!("CARGO_PKG_VERSION"));
             writeln!(std::io::stdout(), "{line}").map_err(anyhow::Error::from)

@@ -38,7 +38,12 @@ async fn serve(config: &Config, config_file: Option<PathBuf>) -> Result<()> {
     let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
 
     let running = subgate_server::start(config).await?;
-    announce(config, config_file, running.local_addr())?;
+    announce(
+        config,
+        config_file,
+        running.local_addr(),
+        &running.engine().provider_names(),
+    )?;
 
     tokio::select! {
         _ = interrupt.recv() => {}
@@ -70,12 +75,13 @@ fn announce(
     config: &Config,
     config_file: Option<PathBuf>,
     address: std::net::SocketAddr,
+    providers: &[&str],
 ) -> Result<()> {
     let data = match &config.storage.database {
         Database::Sqlite { path } => format!("data in {}", path.display()),
         Database::Postgres { .. } => "data in PostgreSQL".to_owned(),
     };
-    let next = if config.providers.is_empty() {
+    let next = if providers.is_empty() {
         let path = config
             .source
             .clone()
@@ -85,14 +91,11 @@ fn announce(
                 || "the config file".to_owned(),
                 |path| format!("`{}`", path.display()),
             );
-        format!("no providers yet: add one to {path} (`subgate config init` writes an example)")
+        format!(
+            "no accounts yet: `subgate login claude`, `subgate import`, or add an API-key provider to {path} (`subgate config init` writes an example)"
+        )
     } else {
-        let names: Vec<&str> = config
-            .providers
-            .iter()
-            .map(|provider| provider.name.as_str())
-            .collect();
-        format!("providers: {}", names.join(", "))
+        format!("providers: {}", providers.join(", "))
     };
     writeln!(
         std::io::stdout(),

@@ -7,6 +7,9 @@ use std::time::Duration;
 use subgate_http::OutboundRequest;
 use subgate_providers::Provider;
 
+/// The largest answer a side request reads (token and login answers).
+pub(crate) const MAX_SIDE_BYTES: usize = 256 * 1024;
+
 /// Sends `request` with `provider`'s transport and parses a success with
 /// `parse`; `what` names the expected answer in errors.
 pub(crate) async fn fetch<T, E: std::fmt::Display>(

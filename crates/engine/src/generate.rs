@@ -18,14 +18,15 @@ use subgate_http::InboundResponse;
 use subgate_protocol::canonical::{Dropped, ReplyMeta};
 use subgate_protocol::error::client_status;
 use subgate_protocol::passthrough::{BodyHead, upstream_error};
-use subgate_providers::{Account, Call, Provider, Rest};
+use subgate_providers::{Account, Call, Provider, Rest, ToolNames};
 use tokio::time::Instant;
 
 use crate::catalog::Target;
 use crate::clock::now_millis;
+use crate::credentials::{self, Need};
 use crate::pool::{Lease, Order, Pool};
 use crate::usage::Meter;
-use crate::{ClientRequest, Engine, GatewayError, Reply, ReplyBody};
+use crate::{ClientRequest, Engine, GatewayError, Inner, Reply, ReplyBody};
 
 /// The largest upstream error body read and passed on.
 const MAX_ERROR_BODY: usize = 1 << 20;
@@ -37,6 +38,7 @@ const ATTEMPTS: HeaderName = HeaderName::from_static("x-subgate-attempts");
 
 /// Everything decided about one attempt before it goes upstream.
 pub(crate) struct Plan<'a> {
+    pub(crate) inner: &'a Inner,
     pub(crate) request: &'a ClientRequest,
     pub(crate) head: &'a BodyHead<'a>,
     pub(crate) provider: &'a Provider,
@@ -284,6 +286,7 @@ impl Engine {
             upstream,
         );
         let plan = Plan {
+            inner: &self.inner,
             request,
             head,
             provider,
@@ -398,12 +401,31 @@ impl Stream for Leased {
 /// another account.
 pub(crate) async fn send(plan: &Plan<'_>, call: Call<'_>) -> Result<InboundResponse, GatewayError> {
     let provider = plan.provider;
-    let mut response = provider
-        .transport()
-        .send(provider.generate_request(plan.account(), call))
-        .await
-        .map_err(|error| GatewayError::transport(provider.name(), &error))?;
+    let account = plan.account();
+    credentials::ensure_fresh(plan.inner, provider, account, Need::IfStale).await?;
+    let generation = account
+        .credential
+        .session()
+        .map(|session| session.tokens().generation);
+    let (mut response, mut tool_names) = send_once(provider, account, call.clone()).await?;
+    if response.status == StatusCode::UNAUTHORIZED
+        && let Some(generation) = generation
+    {
+        // The upstream no longer takes the login's token (revoked, or it
+        // expired early): renew it, unless a refresh already did, and try
+        // once more on the same account.
+        drop(response);
+        credentials::ensure_fresh(plan.inner, provider, account, Need::Replacing(generation))
+            .await?;
+        (response, tool_names) = send_once(provider, account, call).await?;
+    }
     if response.status.is_success() {
+        if let Some(names) = tool_names {
+            let stream = is_event_stream(&response.headers);
+            response
+                .body
+                .set_transform(provider.restore_tool_names(names, stream));
+        }
         if let Some(quota) = provider.quota_from_headers(&response.headers, now_millis()) {
             plan.pool.set_quota(plan.slot, quota);
         }
@@ -423,6 +445,20 @@ pub(crate) async fn send(plan: &Plan<'_>, call: Call<'_>) -> Result<InboundRespo
         )
         .await)
     }
+}
+
+async fn send_once(
+    provider: &Provider,
+    account: &Account,
+    call: Call<'_>,
+) -> Result<(InboundResponse, Option<std::sync::Arc<ToolNames>>), GatewayError> {
+    let outbound = provider.generate_request(account, call);
+    let response = provider
+        .transport()
+        .send(outbound.request)
+        .await
+        .map_err(|error| GatewayError::transport(provider.name(), &error))?;
+    Ok((response, outbound.tool_names))
 }
 
 /// Turns an upstream's error answer into the client's error: same status,
@@ -505,9 +541,13 @@ pub(crate) fn log_dropped(provider: &str, dropped: &[Dropped]) {
 }
 
 /// Replaces every secret found in `text` with its masked form.
-fn scrub(text: &str, secrets: &[&str]) -> String {
+fn scrub(text: &str, secrets: &[impl AsRef<str>]) -> String {
     let mut clean = text.to_owned();
-    for secret in secrets.iter().filter(|secret| secret.len() >= 4) {
+    for secret in secrets
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|secret| secret.len() >= 4)
+    {
         if clean.contains(secret) {
             clean = clean.replace(secret, &mask(secret));
         }

@@ -10,10 +10,13 @@
 mod accounts;
 mod catalog;
 mod clock;
+mod credentials;
 mod error;
 mod fetch;
 mod generate;
 mod health;
+mod import;
+mod login;
 mod passthrough;
 mod pool;
 mod tokens;
@@ -27,10 +30,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::Stream;
 use http::{HeaderMap, StatusCode};
-use subgate_config::{Config, Database, RoutingConfig};
-use subgate_core::{Dialect, RequestId};
-use subgate_http::TransportError;
-use subgate_providers::Provider;
+use subgate_config::{Config, Database, ProviderConfig, RoutingConfig};
+use subgate_core::{Dialect, RequestId, expose};
+use subgate_providers::{Account, BuildError, Login, Provider};
 use subgate_store::{Store, StoreError, StoreLocation};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -40,6 +42,8 @@ use crate::catalog::{Catalog, Routes};
 pub use crate::error::{ErrorDetails, GatewayError};
 use crate::health::HealthBook;
 pub use crate::health::RestInfo;
+pub use crate::import::{Found, ImportError, ImportSource, read as read_import};
+pub use crate::login::{LoginError, LoginStart, Saved};
 use crate::pool::{Affinity, Pool};
 use crate::usage::{Meter, UsageSink};
 
@@ -80,6 +84,57 @@ impl ClientRequest {
             sse: self.sse,
         }
     }
+}
+
+/// Builds the providers: API-key entries with their configured accounts,
+/// subscriptions with the enabled logins stored for them (a subscription
+/// with none is left out until someone logs in).
+async fn build_providers(
+    entries: &[ProviderConfig],
+    store: &Store,
+) -> Result<Vec<Provider>, StartError> {
+    let rows = store.accounts().await?;
+    let mut providers = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let built = if entry.kind.is_subscription() {
+            let accounts: Vec<Account> = rows
+                .iter()
+                .filter(|row| row.provider == entry.name && row.enabled)
+                .filter_map(|row| {
+                    let login = serde_json::from_str::<Login>(expose(&row.credentials))
+                        .inspect_err(|error| {
+                            tracing::error!(account = %row.name, %error, "A stored login cannot be read; log in again.");
+                        })
+                        .ok()?;
+                    let priority = u32::try_from(row.priority).unwrap_or(0);
+                    Some(Account::login(row.id.clone(), row.name.clone(), priority, login))
+                })
+                .collect();
+            if accounts.is_empty() {
+                continue;
+            }
+            Provider::with_accounts(entry, accounts)
+        } else {
+            Provider::from_config(entry)
+        };
+        match built {
+            Ok(provider) => providers.push(provider),
+            Err(BuildError::Unsupported(kind)) => {
+                tracing::warn!(provider = %entry.name, "`{kind}` logins are stored but this build cannot serve them yet.");
+            }
+            Err(source) => {
+                return Err(StartError::Provider {
+                    name: entry.name.clone(),
+                    source,
+                });
+            }
+        }
+    }
+    let known = |name: &str| entries.iter().any(|entry| entry.name == name);
+    for row in rows.iter().filter(|row| !known(&row.provider)) {
+        tracing::warn!(provider = %row.provider, account = %row.name, "A stored login belongs to no configured provider; it is not used.");
+    }
+    Ok(providers)
 }
 
 /// An answer for the client: status, headers, and a body whole or streamed.
@@ -126,13 +181,13 @@ pub enum StartError {
     /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A provider's HTTP client could not be built.
+    /// A provider could not be built.
     #[error("provider `{name}`: {source}")]
     Provider {
         /// The provider.
         name: String,
         /// The cause.
-        source: TransportError,
+        source: BuildError,
     },
 }
 
@@ -144,6 +199,10 @@ pub struct Engine {
 
 #[derive(Debug)]
 struct Inner {
+    /// The configured entries, for logins (whose providers may have no
+    /// accounts yet, and so are not in `providers`).
+    entries: Vec<ProviderConfig>,
+    /// The providers with accounts, in config order.
     providers: Vec<Provider>,
     /// One pool per provider, in the same order.
     pools: Vec<Pool>,
@@ -176,6 +235,9 @@ impl Engine {
         engine.every(health::SYNC_EVERY, |inner| async move {
             inner.health.sync().await;
         });
+        engine.every(credentials::REFRESH_EVERY, |inner| async move {
+            credentials::refresh_due(&inner).await;
+        });
         if engine.inner.providers.iter().any(|provider| {
             provider
                 .accounts()
@@ -201,16 +263,7 @@ impl Engine {
             },
         };
         let store = Store::open(&location).await?;
-        let providers = config
-            .providers
-            .iter()
-            .map(|entry| {
-                Provider::from_config(entry).map_err(|source| StartError::Provider {
-                    name: entry.name.clone(),
-                    source,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let providers = build_providers(&config.providers, &store).await?;
 
         let (usage, records) = UsageSink::new();
         let tasks = TaskTracker::new();
@@ -227,6 +280,7 @@ impl Engine {
         health.load().await;
         let engine = Self {
             inner: Arc::new(Inner {
+                entries: config.providers.clone(),
                 pools: providers.iter().map(Pool::new).collect(),
                 routes: Routes::new(&config.aliases, &providers),
                 catalog,
@@ -310,6 +364,11 @@ impl Engine {
             }
         }
         models
+    }
+
+    /// The providers that have accounts to serve with, in routing order.
+    pub fn provider_names(&self) -> Vec<&str> {
+        self.inner.providers.iter().map(Provider::name).collect()
     }
 
     /// Checks that the store answers.

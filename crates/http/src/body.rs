@@ -24,6 +24,17 @@ pub struct ResponseBody {
     done: bool,
     /// The first chunk, read early by [`ResponseBody::first_chunk`].
     peeked: Option<Bytes>,
+    /// Rewrites the bytes as they arrive (a provider's edits to answers).
+    transform: Option<Box<dyn ChunkTransform>>,
+}
+
+/// An edit applied to a body as it streams: each chunk in, the bytes to
+/// pass on out (possibly fewer, when an edit needs more of the body).
+pub trait ChunkTransform: Send {
+    /// Takes a chunk; returns what can be passed on now.
+    fn chunk(&mut self, chunk: &[u8]) -> Bytes;
+    /// The body ended; returns whatever was held back.
+    fn finish(&mut self) -> Bytes;
 }
 
 impl fmt::Debug for ResponseBody {
@@ -45,7 +56,14 @@ impl ResponseBody {
             url,
             done: false,
             peeked: None,
+            transform: None,
         }
+    }
+
+    /// Rewrites the rest of the body through `transform`. Set it before
+    /// the first chunk is read.
+    pub fn set_transform(&mut self, transform: Box<dyn ChunkTransform>) {
+        self.transform = Some(transform);
     }
 
     /// Waits for the body's first chunk and keeps it to be read first. A
@@ -95,6 +113,35 @@ impl Stream for ResponseBody {
         if let Some(chunk) = this.peeked.take() {
             return Poll::Ready(Some(Ok(chunk)));
         }
+        if this.done {
+            return Poll::Ready(None);
+        }
+        loop {
+            let polled = this.poll_raw(cx);
+            let Some(transform) = &mut this.transform else {
+                return polled;
+            };
+            match polled {
+                Poll::Ready(Some(Ok(chunk))) => {
+                    let out = transform.chunk(&chunk);
+                    if !out.is_empty() {
+                        return Poll::Ready(Some(Ok(out)));
+                    }
+                }
+                Poll::Ready(None) => {
+                    let rest = transform.finish();
+                    this.transform = None;
+                    return Poll::Ready((!rest.is_empty()).then_some(Ok(rest)));
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+impl ResponseBody {
+    fn poll_raw(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, TransportError>>> {
+        let this = self;
         if this.done {
             return Poll::Ready(None);
         }

@@ -20,7 +20,7 @@ use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
 use http::{HeaderMap, HeaderName, Method, StatusCode};
 pub use url::Url;
 
-pub use body::ResponseBody;
+pub use body::{ChunkTransform, ResponseBody};
 pub use redact::redacted_url;
 
 /// Headers whose values are credentials; they are marked sensitive so they

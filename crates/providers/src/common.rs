@@ -82,6 +82,7 @@ pub(crate) fn test_config(
         name,
         preset: None,
         base_url: Url::parse(base_url).expect("a test URL"),
+        auth_url: None,
         accounts,
         pool: PoolConfig {
             strategy: Strategy::RoundRobin,

@@ -8,20 +8,30 @@
 
 mod account;
 mod anthropic;
+mod claude;
 mod common;
 mod gemini;
 mod kimi;
+mod logins;
+mod oauth;
 mod openai_compatible;
+mod session;
 mod verdict;
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
+use std::sync::Arc;
 use subgate_config::{OpenAiApi, PoolConfig, ProviderConfig};
 use subgate_core::{Dialect, ProviderKind};
-use subgate_http::{OutboundRequest, Transport, TransportError, TransportOptions};
+
+use subgate_http::{ChunkTransform, OutboundRequest, Transport, TransportError, TransportOptions};
 use subgate_protocol::openai_chat::ChatUpstream;
 
 pub use account::{Account, Credential};
+pub use claude::ToolNames;
+pub use logins::REFRESH_MARGIN_MS;
+pub use oauth::{CallbackSpec, DeviceGrant, DeviceStart, LoginMethod, TokenError};
+pub use session::{ApiToken, Linked, Login, Session, Tokens};
 pub use verdict::{Failure, Quota, QuotaWindow, Rest, Scope};
 
 /// One configured upstream and its accounts.
@@ -49,10 +59,51 @@ enum Kind {
     Anthropic(anthropic::Anthropic),
     Gemini(gemini::Gemini),
     Kimi(kimi::Kimi),
+    Claude(claude::Claude),
+}
+
+/// A request ready to send, and what the answer needs undone.
+#[derive(Debug)]
+pub struct Outbound {
+    /// The request.
+    pub request: OutboundRequest,
+    /// Tools renamed on the way up (Claude subscriptions), to restore in
+    /// the answer with [`Provider::restore_tool_names`].
+    pub tool_names: Option<Arc<ToolNames>>,
+}
+
+impl From<OutboundRequest> for Outbound {
+    fn from(request: OutboundRequest) -> Self {
+        Self {
+            request,
+            tool_names: None,
+        }
+    }
+}
+
+/// What a successful refresh produced.
+#[derive(Debug, Clone)]
+pub struct Refreshed {
+    /// A new login to store before use (`None`: the login is unchanged,
+    /// only a derived token is new).
+    pub login: Option<Login>,
+    /// A new derived API token (Copilot's).
+    pub api: Option<ApiToken>,
+}
+
+/// Why a provider entry could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The HTTP client could not be built.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// This build cannot serve the kind yet.
+    #[error("`{0}` accounts are not supported by this build yet")]
+    Unsupported(ProviderKind),
 }
 
 /// One generation request, as the engine hands it to a provider.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Call<'a> {
     /// The dialect of `body`; one of [`Provider::dialects`].
     pub dialect: Dialect,
@@ -69,7 +120,16 @@ pub struct Call<'a> {
 
 impl Provider {
     /// Builds a provider from its config entry.
-    pub fn from_config(config: &ProviderConfig) -> Result<Self, TransportError> {
+    pub fn from_config(config: &ProviderConfig) -> Result<Self, BuildError> {
+        Self::with_accounts(config, Account::from_config(&config.name, &config.accounts))
+    }
+
+    /// Builds a provider from its config entry with the given accounts
+    /// (a subscription's, read from the store).
+    pub fn with_accounts(
+        config: &ProviderConfig,
+        accounts: Vec<Account>,
+    ) -> Result<Self, BuildError> {
         let transport = Transport::new(TransportOptions {
             connect_timeout: config.limits.connect_timeout,
             first_byte_timeout: config.limits.first_byte_timeout,
@@ -83,6 +143,10 @@ impl Provider {
             ProviderKind::Anthropic => Kind::Anthropic(anthropic::Anthropic::new(config)),
             ProviderKind::Gemini => Kind::Gemini(gemini::Gemini::new(config)),
             ProviderKind::Kimi => Kind::Kimi(kimi::Kimi::new(config)),
+            ProviderKind::Claude => Kind::Claude(claude::Claude::new(config)),
+            ProviderKind::Codex | ProviderKind::Copilot => {
+                return Err(BuildError::Unsupported(config.kind));
+            }
         };
         let dialects = match config.kind {
             ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => config
@@ -93,24 +157,26 @@ impl Provider {
                     OpenAiApi::Responses => Dialect::OpenAiResponses,
                 })
                 .collect(),
-            ProviderKind::Anthropic => vec![Dialect::Anthropic],
+            ProviderKind::Anthropic | ProviderKind::Claude => vec![Dialect::Anthropic],
             ProviderKind::Gemini => vec![Dialect::Gemini],
             ProviderKind::Kimi => vec![Dialect::OpenAiChat],
+            ProviderKind::Codex | ProviderKind::Copilot => Vec::new(),
         };
         let builtin_models = match config.kind {
             ProviderKind::OpenAiCompatible => config
                 .preset
                 .map_or(&[][..], openai_compatible::preset_models),
             ProviderKind::OpenAi => openai_compatible::OPENAI_MODELS,
-            ProviderKind::Anthropic => anthropic::MODELS,
+            ProviderKind::Anthropic | ProviderKind::Claude => anthropic::MODELS,
             ProviderKind::Gemini => gemini::MODELS,
             ProviderKind::Kimi => kimi::MODELS,
+            ProviderKind::Codex | ProviderKind::Copilot => &[],
         };
         Ok(Self {
             name: config.name.clone(),
             kind,
             dialects,
-            accounts: Account::from_config(&config.name, &config.accounts),
+            accounts,
             pool: config.pool,
             models: config.models.clone(),
             builtin_models,
@@ -134,6 +200,7 @@ impl Provider {
             Kind::Anthropic(_) => ProviderKind::Anthropic,
             Kind::Gemini(_) => ProviderKind::Gemini,
             Kind::Kimi(_) => ProviderKind::Kimi,
+            Kind::Claude(_) => ProviderKind::Claude,
         }
     }
 
@@ -175,7 +242,7 @@ impl Provider {
     pub fn claims_family(&self, model: &str) -> bool {
         match self.kind {
             Kind::OpenAi(_) => openai_compatible::is_openai_family(model),
-            Kind::Anthropic(_) => model.starts_with(anthropic::FAMILY),
+            Kind::Anthropic(_) | Kind::Claude(_) => model.starts_with(anthropic::FAMILY),
             Kind::Gemini(_) => model.starts_with(gemini::FAMILY),
             Kind::Kimi(_) => model.starts_with(kimi::FAMILY),
             Kind::OpenAiCompatible(_) => false,
@@ -216,8 +283,16 @@ impl Provider {
     }
 
     /// A generation request.
-    pub fn generate_request(&self, account: &Account, call: Call<'_>) -> OutboundRequest {
-        match (&self.kind, call.dialect) {
+    pub fn generate_request(&self, account: &Account, call: Call<'_>) -> Outbound {
+        let request = match (&self.kind, call.dialect) {
+            (Kind::Claude(upstream), _) => {
+                let (request, tool_names) =
+                    upstream.messages_request(account, call.body, call.client_headers);
+                return Outbound {
+                    request,
+                    tool_names,
+                };
+            }
             (Kind::Anthropic(upstream), _) => {
                 upstream.messages_request(account, call.body, call.client_headers)
             }
@@ -232,7 +307,17 @@ impl Provider {
                 upstream.post(account, "chat/completions", call.body)
             }
             (Kind::Kimi(upstream), _) => upstream.chat_request(account, call.body),
-        }
+        };
+        request.into()
+    }
+
+    /// Undoes tool renames in an answer (streamed or whole) as it arrives.
+    pub fn restore_tool_names(
+        &self,
+        names: Arc<ToolNames>,
+        stream: bool,
+    ) -> Box<dyn ChunkTransform> {
+        Box::new(claude::Restore::new(names, stream))
     }
 
     /// A token-counting request in the upstream's own dialect, for upstreams
@@ -248,6 +333,7 @@ impl Provider {
             Kind::Anthropic(upstream) => {
                 Some(upstream.count_request(account, body, client_headers))
             }
+            Kind::Claude(upstream) => Some(upstream.count_request(account, body, client_headers)),
             Kind::Gemini(upstream) => Some(upstream.count_request(account, model, body)),
             Kind::OpenAiCompatible(_) | Kind::OpenAi(_) | Kind::Kimi(_) => None,
         }
@@ -260,6 +346,7 @@ impl Provider {
                 upstream.models_request(account)
             }
             Kind::Anthropic(upstream) => upstream.models_request(account),
+            Kind::Claude(upstream) => upstream.models_request(account),
             Kind::Gemini(upstream) => upstream.models_request(account),
             Kind::Kimi(upstream) => upstream.models_request(account),
         }
@@ -271,7 +358,7 @@ impl Provider {
             Kind::OpenAiCompatible(_) | Kind::OpenAi(_) | Kind::Kimi(_) => {
                 openai_compatible::parse_models(body)
             }
-            Kind::Anthropic(_) => anthropic::parse_models(body),
+            Kind::Anthropic(_) | Kind::Claude(_) => anthropic::parse_models(body),
             Kind::Gemini(_) => gemini::parse_models(body),
         }
     }
@@ -291,6 +378,7 @@ impl Provider {
                 openai_compatible::classify_failure(status, headers, body, now)
             }
             Kind::Anthropic(_) => anthropic::classify_failure(status, headers, now),
+            Kind::Claude(_) => claude::classify_failure(status, headers, now),
             Kind::Gemini(_) => gemini::classify_failure(status, headers, body),
             Kind::Kimi(_) => kimi::classify_failure(status, headers, body),
         }
@@ -304,7 +392,9 @@ impl Provider {
                 openai_compatible::quota_from_headers(headers, now)
             }
             Kind::Anthropic(_) => anthropic::quota_from_headers(headers),
-            Kind::Gemini(_) | Kind::Kimi(_) => return None,
+            // The unified headers carry no numbers while allowed; the usage
+            // endpoint does.
+            Kind::Gemini(_) | Kind::Kimi(_) | Kind::Claude(_) => return None,
         };
         (!quota.windows.is_empty()).then_some(quota)
     }
@@ -314,6 +404,7 @@ impl Provider {
     pub fn quota_request(&self, account: &Account) -> Option<OutboundRequest> {
         match &self.kind {
             Kind::Kimi(upstream) => Some(upstream.usage_request(account)),
+            Kind::Claude(upstream) => Some(upstream.usage_request(account)),
             Kind::OpenAiCompatible(_) | Kind::OpenAi(_) | Kind::Anthropic(_) | Kind::Gemini(_) => {
                 None
             }
@@ -324,6 +415,7 @@ impl Provider {
     pub fn parse_quota(&self, body: &[u8]) -> Result<Quota, serde_json::Error> {
         match &self.kind {
             Kind::Kimi(_) => kimi::parse_usage(body),
+            Kind::Claude(_) => claude::parse_usage(body),
             Kind::OpenAiCompatible(_) | Kind::OpenAi(_) | Kind::Anthropic(_) | Kind::Gemini(_) => {
                 Ok(Quota::default())
             }
@@ -332,15 +424,17 @@ impl Provider {
 
     /// Every secret this provider sends for `account`, so text coming back
     /// from the upstream can be scrubbed of them before anyone sees it.
-    pub fn secrets<'a>(&'a self, account: &'a Account) -> Vec<&'a str> {
-        let mut secrets: Vec<&str> = account.credential.secrets().collect();
+    pub fn secrets(&self, account: &Account) -> Vec<String> {
+        let mut secrets = account.credential.secrets();
+        let owned = |secret: &str| secret.to_owned();
         match &self.kind {
             Kind::OpenAiCompatible(upstream) | Kind::OpenAi(upstream) => {
-                secrets.extend(common::header_secrets(&upstream.headers));
+                secrets.extend(common::header_secrets(&upstream.headers).map(owned));
             }
-            Kind::Anthropic(upstream) => secrets.extend(upstream.header_secrets()),
-            Kind::Gemini(upstream) => secrets.extend(upstream.header_secrets()),
-            Kind::Kimi(upstream) => secrets.extend(upstream.header_secrets()),
+            Kind::Anthropic(upstream) => secrets.extend(upstream.header_secrets().map(owned)),
+            Kind::Claude(upstream) => secrets.extend(upstream.header_secrets().map(owned)),
+            Kind::Gemini(upstream) => secrets.extend(upstream.header_secrets().map(owned)),
+            Kind::Kimi(upstream) => secrets.extend(upstream.header_secrets().map(owned)),
         }
         secrets
     }

@@ -55,6 +55,7 @@ impl Kimi {
         let device_id = match &account.credential {
             Credential::ApiKey(key) => fingerprint(key),
             Credential::None => "000000000000".to_owned(),
+            Credential::Login(_) => fingerprint(&SecretString::from(account.id.clone())),
         };
         let identity = [
             (USER_AGENT, format!("KimiCLI/{CLI_VERSION}")),
@@ -171,7 +172,9 @@ mod tests {
             body: Bytes::from_static(b"{}"),
             client_headers: None,
         };
-        let request = provider.generate_request(&provider.accounts()[0], call);
+        let request = provider
+            .generate_request(&provider.accounts()[0], call)
+            .request;
         assert_eq!(
             request.url.as_str(),
             "http://127.0.0.1:9/coding/v1/chat/completions"

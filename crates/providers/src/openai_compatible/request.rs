@@ -19,6 +19,16 @@ fn bearer(headers: &mut HeaderMap, account: &Account) {
                 headers.insert(AUTHORIZATION, value);
             }
         }
+        Credential::Login(session) => {
+            let tokens = session.tokens();
+            let token = tokens
+                .api
+                .as_ref()
+                .map_or(tokens.login.access_token.as_str(), |api| api.token.as_str());
+            if let Ok(value) = HeaderValue::try_from(format!("Bearer {token}")) {
+                headers.insert(AUTHORIZATION, value);
+            }
+        }
     }
 }
 

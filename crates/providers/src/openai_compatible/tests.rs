@@ -54,7 +54,9 @@ fn chat_request_carries_the_key_and_extra_headers() {
         body: Bytes::from_static(b"{}"),
         client_headers: None,
     };
-    let request = provider.generate_request(&provider.accounts()[0], call);
+    let request = provider
+        .generate_request(&provider.accounts()[0], call)
+        .request;
     assert_eq!(
         request.url.as_str(),
         "http://127.0.0.1:9/v1/chat/completions"
@@ -105,6 +107,7 @@ fn openai_speaks_both_apis_and_compatible_servers_one() {
     assert_eq!(
         openai
             .generate_request(&openai.accounts()[0], call)
+            .request
             .url
             .as_str(),
         "http://127.0.0.1:9/v1/responses"

@@ -1,0 +1,242 @@
+//! Logged-in credentials kept fresh: renewed ahead of expiry in the
+//! background and on demand before a request, one refresh in flight per
+//! account, the new tokens stored (and written back to a linked CLI's file)
+//! before anything uses them. A refresh that fails rests the account, so
+//! traffic goes elsewhere: for good (until a new login or `auth_cooldown`)
+//! when the refresh token is dead, briefly when the server was busy.
+
+use std::time::Duration;
+
+use http::StatusCode;
+use subgate_core::{FailureClass, SecretString};
+use subgate_providers::{Account, Failure, Login, Provider, Rest, Scope, TokenError};
+
+use crate::clock::now_millis;
+use crate::{GatewayError, Inner, import};
+
+/// How often the background pass looks for credentials near expiry.
+pub(crate) const REFRESH_EVERY: Duration = Duration::from_mins(1);
+/// The longest a token endpoint may take.
+const REFRESH_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest token answer read.
+const MAX_TOKEN_BYTES: usize = 256 * 1024;
+
+/// What to renew.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Need {
+    /// Only if it is near expiry.
+    IfStale,
+    /// Even if it looks valid: the upstream refused tokens of this
+    /// generation (a 401), unless a refresh has replaced them since.
+    Replacing(u64),
+}
+
+/// Makes sure the account's credential is usable, refreshing it if `need`
+/// says so. An error carries the failure to rest the account with.
+pub(crate) async fn ensure_fresh(
+    inner: &Inner,
+    provider: &Provider,
+    account: &Account,
+    need: Need,
+) -> Result<(), GatewayError> {
+    let Some(session) = account.credential.session() else {
+        return Ok(());
+    };
+    let stale = || match need {
+        Need::IfStale => provider.needs_refresh(account, now_millis()),
+        Need::Replacing(generation) => session.tokens().generation == generation,
+    };
+    if !stale() {
+        return Ok(());
+    }
+    let _one_flight = session.refresh_lock().await;
+    if !stale() {
+        // Another request refreshed while this one waited.
+        return Ok(());
+    }
+    if matches!(need, Need::IfStale) && adopt_stored(inner, provider, account).await {
+        return Ok(());
+    }
+    match refresh(inner, provider, account).await {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            tracing::warn!(
+                provider = provider.name(),
+                account = %account.name,
+                dead = error.dead,
+                reason = %error.message,
+                "Renewing the credential failed."
+            );
+            Err(refresh_failed(provider, account, &error))
+        }
+    }
+}
+
+/// Takes a fresher credential another replica (or `subgate login`, or a
+/// linked CLI) stored meanwhile, instead of spending a refresh token.
+async fn adopt_stored(inner: &Inner, provider: &Provider, account: &Account) -> bool {
+    let Some(session) = account.credential.session() else {
+        return false;
+    };
+    let current = session.tokens();
+    // A linked CLI may have refreshed (and so spent the refresh token we
+    // hold): its file has the live one.
+    let from_file = current
+        .login
+        .linked
+        .as_ref()
+        .and_then(|linked| import::read_linked(linked, &current.login));
+    let from_store = match inner.store.account(&account.id).await {
+        Ok(Some(row)) => serde_json::from_str::<Login>(subgate_core::expose(&row.credentials)).ok(),
+        _ => None,
+    };
+    let Some(stored) = [from_file, from_store]
+        .into_iter()
+        .flatten()
+        .max_by_key(|login| login.expires_at.unwrap_or(0))
+    else {
+        return false;
+    };
+    let fresher = stored.expires_at.unwrap_or(0) > current.login.expires_at.unwrap_or(0);
+    if stored == current.login || !fresher {
+        return false;
+    }
+    if stored.linked == current.login.linked {
+        store_login(inner, account, &stored).await;
+    }
+    session.install(Some(stored), None);
+    !provider.needs_refresh(account, now_millis())
+}
+
+/// One refresh: ask, store, then install.
+async fn refresh(inner: &Inner, provider: &Provider, account: &Account) -> Result<(), TokenError> {
+    let Some(session) = account.credential.session() else {
+        return Ok(());
+    };
+    let request = provider
+        .refresh_request(account)
+        .ok_or_else(|| TokenError {
+            dead: true,
+            retry_after: None,
+            message: "the login holds no refresh token; log in again".to_owned(),
+        })?;
+    let exchange = async {
+        let response = provider
+            .transport()
+            .send(request)
+            .await
+            .map_err(|error| TokenError {
+                dead: false,
+                retry_after: None,
+                message: error.to_string(),
+            })?;
+        let (status, headers) = (response.status, response.headers);
+        let body = response
+            .body
+            .collect(MAX_TOKEN_BYTES)
+            .await
+            .map_err(|error| TokenError {
+                dead: false,
+                retry_after: None,
+                message: error.to_string(),
+            })?;
+        provider.read_refresh(account, status, &headers, &body, now_millis())
+    };
+    let refreshed = tokio::time::timeout(REFRESH_TIMEOUT, exchange)
+        .await
+        .map_err(|_elapsed| TokenError {
+            dead: false,
+            retry_after: None,
+            message: format!(
+                "the token endpoint did not answer within {}s",
+                REFRESH_TIMEOUT.as_secs()
+            ),
+        })??;
+    if let Some(login) = &refreshed.login {
+        store_login(inner, account, login).await;
+    }
+    session.install(refreshed.login, refreshed.api);
+    tracing::info!(provider = provider.name(), account = %account.name, "Renewed the credential.");
+    Ok(())
+}
+
+/// Stores a renewed login before it is used, and writes it back to the
+/// file it was imported from when linked. A store that cannot be written
+/// is logged loudly: the tokens still go into use (the old ones may be
+/// spent), and the next refresh stores again.
+async fn store_login(inner: &Inner, account: &Account, login: &Login) {
+    match serde_json::to_string(login) {
+        Ok(json) => {
+            let stored = inner
+                .store
+                .update_credentials(&account.id, &SecretString::from(json), now_millis())
+                .await;
+            if let Err(error) = stored {
+                tracing::error!(account = %account.name, %error, "Storing a renewed credential failed; it lives in memory until the next refresh.");
+            }
+        }
+        Err(error) => {
+            tracing::error!(account = %account.name, %error, "A renewed credential could not be serialized.")
+        }
+    }
+    if let Some(linked) = &login.linked
+        && let Err(error) = import::write_back(linked, login)
+    {
+        tracing::warn!(account = %account.name, path = %linked.path.display(), %error, "Writing the renewed credential back to the linked file failed.");
+    }
+}
+
+/// The error a request gets when its account's credential could not be
+/// renewed; its failure rests the account.
+fn refresh_failed(provider: &Provider, account: &Account, error: &TokenError) -> GatewayError {
+    let (rest, class) = if error.dead {
+        (Rest::CredentialInvalid, FailureClass::UpstreamAuth)
+    } else {
+        (Rest::Faulty, FailureClass::UpstreamFault)
+    };
+    let mut gateway = GatewayError::upstream(
+        if error.dead {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::BAD_GATEWAY
+        },
+        class,
+        format!(
+            "the login of account `{}` on provider `{}` could not be renewed: {}",
+            account.name,
+            provider.name(),
+            error.message
+        ),
+        None,
+        error.retry_after,
+    );
+    gateway.failure = Some(Failure {
+        class,
+        retry_after: error.retry_after,
+        rest: Some(rest),
+        scope: Scope::Account,
+    });
+    gateway
+}
+
+/// The background pass: renews every login near expiry, and rests the
+/// accounts whose renewal failed.
+pub(crate) async fn refresh_due(inner: &Inner) {
+    let due = inner.providers.iter().flat_map(|provider| {
+        provider
+            .accounts()
+            .iter()
+            .filter(|account| provider.needs_refresh(account, now_millis()))
+            .map(move |account| (provider, account))
+    });
+    let renewals = due.map(|(provider, account)| async move {
+        if let Err(error) = ensure_fresh(inner, provider, account, Need::IfStale).await
+            && let Some(failure) = &error.failure
+        {
+            inner
+                .health
+                .record_failure(&account.id, "", failure, &error.message, now_millis());
+        }
+    });
+    futures_util::future::join_all(renewals).await;
+}

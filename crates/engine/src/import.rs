@@ -1,0 +1,354 @@
+//! Logins the official CLIs keep on this machine, read for `subgate
+//! import`, and written back to in linked mode (`reference/protocols.md`
+//! §1.2, §2.2, §3.3):
+//!
+//! - Claude Code: `~/.claude/.credentials.json`, `{"claudeAiOauth":
+//!   {"accessToken","refreshToken","expiresAt" (ms),"subscriptionType"}}`.
+//!   (On macOS Claude Code keeps it in the Keychain instead; not read.)
+//! - Codex CLI: `$CODEX_HOME/auth.json` (default `~/.codex/auth.json`),
+//!   `{"tokens":{"id_token","access_token","refresh_token","account_id"},
+//!   "last_refresh"}`; expiry from the access token's `exp` claim.
+//! - Copilot editor plugins: `~/.config/github-copilot/apps.json` (or the
+//!   older `hosts.json`), `{"github.com:<app>":{"user","oauth_token"}}`.
+//!
+//! Write-back replaces only the token fields, keeps everything else and
+//! the file's permissions, and swaps the file in with a rename so the CLI
+//! never reads half a file.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+use subgate_core::ProviderKind;
+use subgate_providers::{Linked, Login};
+
+/// A CLI whose login can be imported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportSource {
+    /// Claude Code.
+    ClaudeCode,
+    /// Codex CLI.
+    Codex,
+    /// GitHub Copilot's editor plugins.
+    Copilot,
+}
+
+impl ImportSource {
+    /// Every source, in the order `import all` tries them.
+    pub const ALL: [Self; 3] = [Self::ClaudeCode, Self::Codex, Self::Copilot];
+
+    /// Its name on the command line and in the stored link.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ClaudeCode => "claude-code",
+            Self::Codex => "codex",
+            Self::Copilot => "copilot",
+        }
+    }
+
+    /// The provider kind its login is for.
+    pub const fn kind(self) -> ProviderKind {
+        match self {
+            Self::ClaudeCode => ProviderKind::Claude,
+            Self::Codex => ProviderKind::Codex,
+            Self::Copilot => ProviderKind::Copilot,
+        }
+    }
+
+    /// Whether refreshes can rotate its tokens, so linking matters.
+    pub const fn refreshes(self) -> bool {
+        !matches!(self, Self::Copilot)
+    }
+
+    /// The files it may keep its login in, first match wins.
+    pub fn paths(self, home: &Path, codex_home: Option<&Path>) -> Vec<PathBuf> {
+        match self {
+            Self::ClaudeCode => vec![home.join(".claude/.credentials.json")],
+            Self::Codex => vec![
+                codex_home
+                    .map_or_else(|| home.join(".codex"), Path::to_path_buf)
+                    .join("auth.json"),
+            ],
+            Self::Copilot => vec![
+                home.join(".config/github-copilot/apps.json"),
+                home.join(".config/github-copilot/hosts.json"),
+            ],
+        }
+    }
+}
+
+/// A login found in a CLI's file.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The file.
+    pub path: PathBuf,
+    /// The login, unlinked.
+    pub login: Login,
+}
+
+/// Why a file could not be imported.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ImportError {
+    /// The file.
+    pub path: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// Reads every login `source` keeps in `path`.
+pub fn read(source: ImportSource, path: &Path) -> Result<Vec<Found>, ImportError> {
+    let fail = |message: String| ImportError {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = fs::read_to_string(path).map_err(|error| fail(error.to_string()))?;
+    let value: Value =
+        serde_json::from_str(&text).map_err(|error| fail(format!("not JSON: {error}")))?;
+    let logins = match source {
+        ImportSource::ClaudeCode => claude_code(&value).map(|login| vec![login]),
+        ImportSource::Codex => codex(&value).map(|login| vec![login]),
+        ImportSource::Copilot => Ok(copilot(&value)),
+    }
+    .map_err(|message| fail(message.to_owned()))?;
+    Ok(logins
+        .into_iter()
+        .map(|login| Found {
+            path: path.to_path_buf(),
+            login,
+        })
+        .collect())
+}
+
+fn text(value: &Value, pointer: &str) -> Option<String> {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .filter(|text| !text.is_empty())
+        .map(str::to_owned)
+}
+
+fn claude_code(value: &Value) -> Result<Login, &'static str> {
+    let access = text(value, "/claudeAiOauth/accessToken")
+        .ok_or("no `claudeAiOauth.accessToken`: not logged in with a Claude subscription")?;
+    Ok(Login {
+        access_token: access,
+        refresh_token: text(value, "/claudeAiOauth/refreshToken"),
+        expires_at: value
+            .pointer("/claudeAiOauth/expiresAt")
+            .and_then(Value::as_i64),
+        plan: text(value, "/claudeAiOauth/subscriptionType"),
+        ..Login::default()
+    })
+}
+
+fn codex(value: &Value) -> Result<Login, &'static str> {
+    let access = text(value, "/tokens/access_token")
+        .ok_or("no `tokens.access_token`: not logged in with ChatGPT (an API-key login is not a subscription)")?;
+    let id_token = text(value, "/tokens/id_token");
+    let claims = id_token.as_deref().and_then(subgate_auth::claims);
+    let auth = claims
+        .as_ref()
+        .and_then(|claims| claims.get("https://api.openai.com/auth"));
+    let expires_at = subgate_auth::claims(&access)
+        .and_then(|claims| claims.get("exp").and_then(Value::as_i64))
+        .map(|seconds| seconds * 1000);
+    Ok(Login {
+        expires_at,
+        refresh_token: text(value, "/tokens/refresh_token"),
+        account_id: text(value, "/tokens/account_id")
+            .or_else(|| auth.and_then(|auth| text(auth, "/chatgpt_account_id"))),
+        email: claims.as_ref().and_then(|claims| {
+            text(claims, "/email")
+                .or_else(|| text(claims, "/https:~1~1api.openai.com~1profile/email"))
+        }),
+        plan: auth.and_then(|auth| text(auth, "/chatgpt_plan_type")),
+        id_token,
+        access_token: access,
+        ..Login::default()
+    })
+}
+
+fn copilot(value: &Value) -> Vec<Login> {
+    let Some(entries) = value.as_object() else {
+        return Vec::new();
+    };
+    let mut logins: Vec<Login> = Vec::new();
+    for (host, entry) in entries {
+        let Some(token) = text(entry, "/oauth_token") else {
+            continue;
+        };
+        // Only github.com logins: Enterprise hosts need their own auth_url.
+        if !host.starts_with("github.com") || logins.iter().any(|l| l.access_token == token) {
+            continue;
+        }
+        logins.push(Login {
+            access_token: token,
+            account_id: text(entry, "/user"),
+            ..Login::default()
+        });
+    }
+    logins
+}
+
+/// The login in a linked file now, if it differs from `current` (the CLI
+/// refreshed it): `current` with the file's tokens.
+pub(crate) fn read_linked(linked: &Linked, current: &Login) -> Option<Login> {
+    let source = match linked.format.as_str() {
+        "claude-code" => ImportSource::ClaudeCode,
+        "codex" => ImportSource::Codex,
+        _ => return None,
+    };
+    let found = read(source, &linked.path).ok()?.into_iter().next()?.login;
+    if found.access_token == current.access_token {
+        return None;
+    }
+    Some(Login {
+        access_token: found.access_token,
+        refresh_token: found
+            .refresh_token
+            .or_else(|| current.refresh_token.clone()),
+        expires_at: found.expires_at,
+        id_token: found.id_token.or_else(|| current.id_token.clone()),
+        ..current.clone()
+    })
+}
+
+/// Writes a renewed login back into the linked file.
+pub(crate) fn write_back(linked: &Linked, login: &Login) -> io::Result<()> {
+    let text = fs::read_to_string(&linked.path)?;
+    let mut value: Value = serde_json::from_str(&text).map_err(io::Error::other)?;
+    match linked.format.as_str() {
+        "claude-code" => {
+            let oauth = &mut value["claudeAiOauth"];
+            oauth["accessToken"] = json!(login.access_token);
+            if let Some(refresh) = &login.refresh_token {
+                oauth["refreshToken"] = json!(refresh);
+            }
+            if let Some(expires) = login.expires_at {
+                oauth["expiresAt"] = json!(expires);
+            }
+        }
+        "codex" => {
+            let tokens = &mut value["tokens"];
+            tokens["access_token"] = json!(login.access_token);
+            if let Some(refresh) = &login.refresh_token {
+                tokens["refresh_token"] = json!(refresh);
+            }
+            if let Some(id_token) = &login.id_token {
+                tokens["id_token"] = json!(id_token);
+            }
+            value["last_refresh"] = json!(chrono_now());
+        }
+        other => {
+            return Err(io::Error::other(format!(
+                "no write-back for `{other}` files"
+            )));
+        }
+    }
+    let mut bytes = serde_json::to_vec_pretty(&value).map_err(io::Error::other)?;
+    bytes.push(b'\n');
+    replace_file(&linked.path, &bytes)
+}
+
+fn chrono_now() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    chrono::DateTime::from_timestamp(i64::try_from(seconds).unwrap_or(0), 0)
+        .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+/// Writes `bytes` to a temporary file beside `path` with `path`'s
+/// permissions, then renames it over `path`.
+fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let permissions = fs::metadata(path)?.permissions();
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::other("the linked path names no file"))?;
+    let temporary = path.with_file_name(format!(
+        ".{}.subgate-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written = (|| {
+        let mut file = fs::File::create(&temporary)?;
+        file.set_permissions(permissions)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temporary, path)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&temporary);
+    }
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn claude_code_files_are_read_and_written_back_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".credentials.json");
+        fs::write(
+            &path,
+            r#"{"claudeAiOauth":{"accessToken":"sk-ant-oat01-a","refreshToken":"sk-ant-ort01-r","expiresAt":1712345678000,"scopes":["user:inference"],"subscriptionType":"max"},"other":1}"#,
+        )
+        .unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let found = read(ImportSource::ClaudeCode, &path).unwrap();
+        let mut login = found[0].login.clone();
+        assert_eq!(login.refresh_token.as_deref(), Some("sk-ant-ort01-r"));
+        assert_eq!(login.expires_at, Some(1_712_345_678_000));
+        assert_eq!(login.plan.as_deref(), Some("max"));
+
+        login.access_token = "sk-ant-oat01-b".into();
+        login.refresh_token = Some("sk-ant-ort01-s".into());
+        let linked = Linked {
+            path: path.clone(),
+            format: "claude-code".into(),
+        };
+        write_back(&linked, &login).unwrap();
+        let value: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(value["claudeAiOauth"]["accessToken"], "sk-ant-oat01-b");
+        assert_eq!(value["claudeAiOauth"]["refreshToken"], "sk-ant-ort01-s");
+        assert_eq!(value["claudeAiOauth"]["scopes"][0], "user:inference");
+        assert_eq!(value["other"], 1);
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+    }
+
+    #[test]
+    fn copilot_and_codex_files_name_their_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let apps = dir.path().join("apps.json");
+        fs::write(
+            &apps,
+            r#"{"github.com:Iv1.b507a08c87ecfe98":{"user":"octocat","oauth_token":"ghu_abc","githubAppId":"Iv1.b507a08c87ecfe98"},"ghe.example.com:Iv1.x":{"user":"o","oauth_token":"ghu_ent"}}"#,
+        )
+        .unwrap();
+        let found = read(ImportSource::Copilot, &apps).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].login.account_id.as_deref(), Some("octocat"));
+
+        let auth = dir.path().join("auth.json");
+        fs::write(&auth, r#"{"auth_mode":"apikey","OPENAI_API_KEY":"sk-x"}"#).unwrap();
+        let error = read(ImportSource::Codex, &auth).unwrap_err();
+        assert!(
+            error.message.contains("not logged in with ChatGPT"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,296 @@
+//! Logins: starting and finishing a provider's flow, and saving the
+//! credential as an account (a second login of the same upstream account
+//! updates it instead of adding another). Flows in progress live in the
+//! store, so a login started by one request (or replica) can finish in
+//! another. The CLI and, later, the management API drive these.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use subgate_config::ProviderConfig;
+use subgate_core::{ProviderKind, SecretString, expose};
+use subgate_providers::{Login, LoginMethod, Provider, TokenError};
+use subgate_store::{NewAccount, OAuthFlowRow, StoreError};
+
+use crate::clock::now_millis;
+use crate::{Engine, fetch};
+
+/// How long a started login may take.
+const FLOW_LIFETIME: Duration = Duration::from_mins(15);
+/// The longest a token endpoint may take to answer an exchange.
+const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A login waiting for the user.
+#[derive(Debug, Clone)]
+pub struct LoginStart {
+    /// Names the flow when finishing it (the OAuth `state`).
+    pub flow: String,
+    /// Where the user goes.
+    pub url: String,
+}
+
+/// An account saved by a login or an import.
+#[derive(Debug, Clone, Serialize)]
+pub struct Saved {
+    /// The provider entry.
+    pub provider: String,
+    /// The account's name.
+    pub name: String,
+    /// Its id.
+    pub id: String,
+    /// The account's email, when known.
+    pub email: Option<String>,
+    /// Whether an existing account was updated rather than added.
+    pub updated: bool,
+}
+
+/// Why a login did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// No provider entry by that name or kind.
+    #[error("no provider `{0}` to log in to; subscriptions are `claude`, `codex` and `copilot`")]
+    UnknownProvider(String),
+    /// Several entries of that kind.
+    #[error("several providers are of kind `{0}`; name one: {1}")]
+    Ambiguous(String, String),
+    /// The provider has no such login.
+    #[error("provider `{provider}` has no {method} login")]
+    Unsupported {
+        /// The provider.
+        provider: String,
+        /// The method asked for.
+        method: &'static str,
+    },
+    /// The flow is unknown or too old.
+    #[error("this login expired or was already used; start again")]
+    Expired,
+    /// The pasted text is not `CODE#STATE`.
+    #[error("that is not the code the login page shows (it looks like `CODE#STATE`)")]
+    BadCode,
+    /// The provider refused.
+    #[error("the provider refused the login: {0}")]
+    Refused(#[from] TokenError),
+    /// The provider could not be reached.
+    #[error("the login server could not be reached: {0}")]
+    Unreachable(String),
+    /// The store could not be read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Something local failed (randomness, a client).
+    #[error("{0}")]
+    Local(String),
+}
+
+/// What a stored flow remembers.
+#[derive(Serialize, Deserialize)]
+struct FlowData {
+    provider: String,
+    verifier: String,
+    redirect_uri: String,
+}
+
+impl Engine {
+    /// The provider entry a login is for: by name, else the one entry of
+    /// that kind.
+    pub fn login_entry(&self, provider: &str) -> Result<&ProviderConfig, LoginError> {
+        let entries = &self.inner.entries;
+        if let Some(entry) = entries.iter().find(|entry| entry.name == provider) {
+            return Ok(entry);
+        }
+        let kind = ProviderKind::from_name(provider)
+            .ok_or_else(|| LoginError::UnknownProvider(provider.to_owned()))?;
+        let of_kind: Vec<&ProviderConfig> =
+            entries.iter().filter(|entry| entry.kind == kind).collect();
+        match of_kind.as_slice() {
+            [] => Err(LoginError::UnknownProvider(provider.to_owned())),
+            [entry] => Ok(entry),
+            many => Err(LoginError::Ambiguous(
+                provider.to_owned(),
+                many.iter()
+                    .map(|entry| entry.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )),
+        }
+    }
+
+    /// A provider for logging in to `entry`: no accounts, just the flows.
+    pub fn login_provider(&self, entry: &ProviderConfig) -> Result<Provider, LoginError> {
+        Provider::with_accounts(entry, Vec::new())
+            .map_err(|error| LoginError::Local(error.to_string()))
+    }
+
+    /// Starts a browser login (`redirect_uri` is the loopback callback) or,
+    /// with `redirect_uri` `None`, a paste-the-code login.
+    pub async fn begin_login(
+        &self,
+        entry: &ProviderConfig,
+        redirect_uri: Option<&str>,
+    ) -> Result<LoginStart, LoginError> {
+        let provider = self.login_provider(entry)?;
+        let method = if redirect_uri.is_some() {
+            LoginMethod::Browser
+        } else {
+            LoginMethod::Paste
+        };
+        if !provider.login_methods().contains(&method) {
+            return Err(LoginError::Unsupported {
+                provider: entry.name.clone(),
+                method: method.as_str(),
+            });
+        }
+        let pkce =
+            subgate_auth::Pkce::new().map_err(|error| LoginError::Local(error.to_string()))?;
+        let state =
+            subgate_auth::random_token(32).map_err(|error| LoginError::Local(error.to_string()))?;
+        let (url, redirect_uri) = provider
+            .authorize_url(&pkce.challenge, &state, redirect_uri)
+            .ok_or_else(|| LoginError::Unsupported {
+                provider: entry.name.clone(),
+                method: method.as_str(),
+            })?;
+        let data = FlowData {
+            provider: entry.name.clone(),
+            verifier: pkce.verifier,
+            redirect_uri,
+        };
+        let now = now_millis();
+        self.inner
+            .store
+            .put_oauth_flow(&OAuthFlowRow {
+                state: state.clone(),
+                provider: entry.name.clone(),
+                data: SecretString::from(
+                    serde_json::to_string(&data)
+                        .map_err(|error| LoginError::Local(error.to_string()))?,
+                ),
+                created_at: now,
+                expires_at: now + i64::try_from(FLOW_LIFETIME.as_millis()).unwrap_or(i64::MAX),
+            })
+            .await?;
+        Ok(LoginStart {
+            flow: state,
+            url: url.to_string(),
+        })
+    }
+
+    /// Finishes a browser or paste login with the code the provider gave
+    /// back, and saves the account (named `name`, else after its email).
+    pub async fn finish_login(
+        &self,
+        flow: &str,
+        code: &str,
+        name: Option<&str>,
+    ) -> Result<Saved, LoginError> {
+        let row = self
+            .inner
+            .store
+            .take_oauth_flow(flow, now_millis())
+            .await?
+            .ok_or(LoginError::Expired)?;
+        let data: FlowData =
+            serde_json::from_str(expose(&row.data)).map_err(|_| LoginError::Expired)?;
+        let entry = self.login_entry(&data.provider)?;
+        let provider = self.login_provider(entry)?;
+        let request = provider
+            .exchange_request(code, flow, &data.verifier, &data.redirect_uri)
+            .ok_or_else(|| LoginError::Unsupported {
+                provider: entry.name.clone(),
+                method: "browser",
+            })?;
+        let login = exchange(&provider, request).await?;
+        Ok(self.save_login(entry, login, name).await?)
+    }
+
+    /// Saves a login as an account of `entry`: updates the account the
+    /// upstream says it is (or the one named `name`), else adds one.
+    pub async fn save_login(
+        &self,
+        entry: &ProviderConfig,
+        login: Login,
+        name: Option<&str>,
+    ) -> Result<Saved, StoreError> {
+        let store = &self.inner.store;
+        let existing = store.accounts().await?;
+        let same = existing.iter().find(|row| {
+            row.provider == entry.name
+                && login.account_id.is_some()
+                && serde_json::from_str::<Login>(expose(&row.credentials))
+                    .is_ok_and(|stored| stored.account_id == login.account_id)
+        });
+        let name = match (name, same) {
+            (Some(name), _) => name.to_owned(),
+            (None, Some(row)) => row.name.clone(),
+            (None, None) => login
+                .email
+                .clone()
+                .or_else(|| login.account_id.clone())
+                .unwrap_or_else(|| {
+                    let taken = existing
+                        .iter()
+                        .filter(|row| row.provider == entry.name)
+                        .count();
+                    format!("{}-{}", entry.name, taken + 1)
+                }),
+        };
+        let updated = same.is_some()
+            || existing
+                .iter()
+                .any(|row| row.provider == entry.name && row.name == name);
+        let id = same.map_or_else(|| uuid::Uuid::now_v7().to_string(), |row| row.id.clone());
+        let credentials = SecretString::from(serde_json::to_string(&login).unwrap_or_default());
+        let row = match same {
+            Some(row) if row.name != name => {
+                store
+                    .update_credentials(&row.id, &credentials, now_millis())
+                    .await?;
+                row.clone()
+            }
+            _ => {
+                store
+                    .upsert_account(&NewAccount {
+                        id: &id,
+                        provider: &entry.name,
+                        name: &name,
+                        auth_kind: "oauth",
+                        credentials: &credentials,
+                        now: now_millis(),
+                    })
+                    .await?
+            }
+        };
+        Ok(Saved {
+            provider: row.provider,
+            name: row.name,
+            id: row.id,
+            email: login.email,
+            updated,
+        })
+    }
+}
+
+/// Sends a code exchange and reads the login out of the answer.
+pub(crate) async fn exchange(
+    provider: &Provider,
+    request: subgate_http::OutboundRequest,
+) -> Result<Login, LoginError> {
+    let ask = async {
+        let response = provider
+            .transport()
+            .send(request)
+            .await
+            .map_err(|error| LoginError::Unreachable(error.to_string()))?;
+        let (status, headers) = (response.status, response.headers);
+        let body = response
+            .body
+            .collect(fetch::MAX_SIDE_BYTES)
+            .await
+            .map_err(|error| LoginError::Unreachable(error.to_string()))?;
+        Ok(provider.read_login(status, &headers, &body, now_millis())?)
+    };
+    tokio::time::timeout(EXCHANGE_TIMEOUT, ask)
+        .await
+        .map_err(|_elapsed| {
+            LoginError::Unreachable("the token endpoint did not answer in time".to_owned())
+        })?
+}
