@@ -1,0 +1,440 @@
+//! The subscription mocks behave as documented:
+//! their sign-in endpoints issue, refresh and refuse credentials, and their
+//! APIs let through only requests made the way the real clients make them.
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests: a failure should fail loudly"
+)]
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use subgate_testkit::http_client;
+use subgate_testkit::mock::{MockUpstream, Output, Scenario, claude_window_exhausted};
+
+const CLAUDE_CLIENT: &str = "9d1c250a-e61b-44d9-88ed-5944d1962f5e";
+const IDENTITY: &str = "You are Claude Code, Anthropic's official CLI for Claude.";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    text: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|_| panic!("not JSON: {}", self.text))
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+async fn send(request: reqwest::RequestBuilder) -> Answer {
+    let response = request.send().await.expect("the mock answers");
+    Answer {
+        status: response.status(),
+        headers: response.headers().clone(),
+        text: response.text().await.expect("a body"),
+    }
+}
+
+fn no_redirects() -> reqwest::Client {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the test plays a browser that must see the redirect itself"
+    )]
+    let builder = reqwest::Client::builder();
+    builder
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+fn post_json(url: &str, body: &Value) -> reqwest::RequestBuilder {
+    http_client()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+}
+
+/// `request` with header `name` set to `value` alone (reqwest's `header`
+/// adds a value; `headers` replaces).
+fn set(
+    request: reqwest::RequestBuilder,
+    name: &'static str,
+    value: &str,
+) -> reqwest::RequestBuilder {
+    let mut headers = HeaderMap::new();
+    headers.insert(name, value.parse().unwrap());
+    request.headers(headers)
+}
+
+// ---------------------------------------------------------------- Claude
+
+fn authorize_url(mock: &MockUpstream, client: &str, redirect: &str, scope: &str) -> String {
+    let mut url = url::Url::parse(&format!("{}/oauth/authorize", mock.auth_url())).unwrap();
+    url.query_pairs_mut()
+        .append_pair("code", "true")
+        .append_pair("client_id", client)
+        .append_pair("response_type", "code")
+        .append_pair("redirect_uri", redirect)
+        .append_pair("scope", scope)
+        .append_pair("code_challenge", &challenge(VERIFIER))
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("state", "the-state");
+    url.into()
+}
+
+const PASTE_REDIRECT: &str = "https://platform.claude.com/oauth/code/callback";
+const CLAUDE_SCOPES: &str = "user:profile user:inference user:sessions:claude_code";
+
+#[tokio::test]
+async fn claude_paste_login_exchange_and_rotating_refresh() {
+    let mock = MockUpstream::claude().await;
+    mock.oauth()
+        .set_identity("ada@example.com", "acct-uuid", "max");
+    let page = send(http_client().get(authorize_url(
+        &mock,
+        CLAUDE_CLIENT,
+        PASTE_REDIRECT,
+        CLAUDE_SCOPES,
+    )))
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.text.matches("<code>").count(), 1);
+    let pasted = page.text.split("<code>").nth(1).unwrap();
+    let pasted = pasted.split("</code>").next().unwrap();
+    let (code, state) = pasted.split_once('#').unwrap();
+    assert_eq!(state, "the-state");
+
+    let token_url = format!("{}/v1/oauth/token", mock.auth_url());
+    let exchange = json!({"grant_type": "authorization_code", "code": code, "state": state,
+        "client_id": CLAUDE_CLIENT, "redirect_uri": PASTE_REDIRECT, "code_verifier": VERIFIER});
+    let form = http_client()
+        .post(&token_url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("grant_type=authorization_code&code={code}"));
+    assert_eq!(send(form).await.status, StatusCode::BAD_REQUEST);
+    let tokens = send(post_json(&token_url, &exchange)).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text);
+    let tokens = tokens.json();
+    assert!(
+        tokens["access_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("sk-ant-oat01-")
+    );
+    assert!(
+        tokens["refresh_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("sk-ant-ort01-")
+    );
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["expires_in"], 3600);
+    assert_eq!(tokens["account"]["email_address"], "ada@example.com");
+    assert_eq!(tokens["account"]["uuid"], "acct-uuid");
+    assert!(tokens["organization"]["uuid"].is_string());
+    let reused = send(post_json(&token_url, &exchange)).await;
+    assert_eq!(reused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reused.json()["error"], "invalid_grant");
+
+    let refresh = |token: &Value| {
+        post_json(
+            &token_url,
+            &json!({"grant_type": "refresh_token", "refresh_token": token, "client_id": CLAUDE_CLIENT}),
+        )
+    };
+    let refreshed = send(refresh(&tokens["refresh_token"])).await;
+    assert_eq!(refreshed.status, StatusCode::OK);
+    assert_ne!(refreshed.json()["refresh_token"], tokens["refresh_token"]);
+    assert_eq!(mock.oauth().refresh_count(), 1);
+    let old = send(refresh(&tokens["refresh_token"])).await;
+    assert_eq!(old.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        old.json(),
+        json!({"error": "invalid_grant", "error_description": "Refresh token not found or invalid"})
+    );
+
+    mock.oauth()
+        .fail_next_refresh(429, r#"{"error":"rate_limited"}"#);
+    let newest = refreshed.json()["refresh_token"].clone();
+    assert_eq!(
+        send(refresh(&newest)).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(send(refresh(&newest)).await.status, StatusCode::OK);
+    assert_eq!(mock.oauth().refresh_count(), 2);
+}
+
+#[tokio::test]
+async fn claude_authorize_checks_pkce_and_redirects_to_loopback() {
+    let mock = MockUpstream::claude().await;
+    let redirect = "http://localhost:54545/callback";
+    let answer =
+        send(no_redirects().get(authorize_url(&mock, CLAUDE_CLIENT, redirect, CLAUDE_SCOPES)))
+            .await;
+    assert_eq!(answer.status, StatusCode::FOUND);
+    let location = url::Url::parse(answer.header("location")).unwrap();
+    assert!(location.as_str().starts_with(redirect));
+    let pairs: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
+    assert_eq!(pairs["state"], "the-state");
+    let token_url = format!("{}/v1/oauth/token", mock.auth_url());
+    let exchange = |verifier: &str| {
+        post_json(
+            &token_url,
+            &json!({"grant_type": "authorization_code", "code": pairs["code"], "state": "the-state",
+                "client_id": CLAUDE_CLIENT, "redirect_uri": redirect, "code_verifier": verifier}),
+        )
+    };
+    let wrong = send(exchange("not-the-verifier")).await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert_eq!(wrong.json()["error"], "invalid_grant");
+    // The code was used up by the failed attempt.
+    assert_eq!(
+        send(exchange(VERIFIER)).await.status,
+        StatusCode::BAD_REQUEST
+    );
+
+    let wrong_client = authorize_url(&mock, "someone-else", redirect, CLAUDE_SCOPES);
+    assert_eq!(
+        send(no_redirects().get(wrong_client)).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    mock.oauth().deny_authorize();
+    let denied =
+        send(no_redirects().get(authorize_url(&mock, CLAUDE_CLIENT, redirect, CLAUDE_SCOPES)))
+            .await;
+    assert_eq!(denied.status, StatusCode::FOUND);
+    assert!(denied.header("location").contains("error=access_denied"));
+    let page = send(http_client().get(authorize_url(
+        &mock,
+        CLAUDE_CLIENT,
+        PASTE_REDIRECT,
+        CLAUDE_SCOPES,
+    )))
+    .await;
+    assert!(!page.text.contains("<code>"));
+}
+
+fn claude_request(mock: &MockUpstream, token: &str, body: &Value) -> reqwest::RequestBuilder {
+    post_json(&format!("{}/v1/messages?beta=true", mock.url()), body)
+        .header("authorization", format!("Bearer {token}"))
+        .header("anthropic-version", "2023-06-01")
+        .header("anthropic-beta", "claude-code-20250219,oauth-2025-04-20")
+        .header("user-agent", "claude-cli/2.1.87 (external, cli)")
+        .header("x-app", "cli")
+}
+
+fn claude_body(tools: &[&str]) -> Value {
+    let tools: Vec<Value> = tools
+        .iter()
+        .map(|name| json!({"name": name, "description": "d", "input_schema": {"type": "object"}}))
+        .collect();
+    json!({"model": "claude-sonnet-4-5", "max_tokens": 64, "stream": false,
+        "system": [{"type": "text", "text": IDENTITY}, {"type": "text", "text": "Be brief."}],
+        "messages": [{"role": "user", "content": "hi"}], "tools": tools})
+}
+
+async fn claude_error(request: reqwest::RequestBuilder) -> (StatusCode, String, String) {
+    let answer = send(request).await;
+    let body = answer.json();
+    assert_eq!(body["type"], "error", "{body}");
+    let kind = body["error"]["type"].as_str().unwrap().to_owned();
+    (
+        answer.status,
+        kind,
+        body["error"]["message"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn claude_api_admits_only_claude_code_requests() {
+    let mock = MockUpstream::claude().await;
+    mock.set_unified_limits(1_800_000_000, 1_800_500_000, "allowed", "allowed_warning");
+    let token = mock.oauth().issue_tokens().access_token;
+    let good = claude_body(&["Bash", "mcp_Weather"]);
+    let ok = send(claude_request(&mock, &token, &good)).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    assert_eq!(
+        ok.header("anthropic-ratelimit-unified-status"),
+        "allowed_warning"
+    );
+    assert_eq!(
+        ok.header("anthropic-ratelimit-unified-5h-status"),
+        "allowed"
+    );
+    assert_eq!(
+        ok.header("anthropic-ratelimit-unified-5h-reset"),
+        "1800000000"
+    );
+    assert_eq!(
+        ok.header("anthropic-ratelimit-unified-7d-reset"),
+        "1800500000"
+    );
+    assert_eq!(ok.header("anthropic-ratelimit-unified-reset"), "1800500000");
+
+    let unauthorized = (StatusCode::UNAUTHORIZED, "authentication_error".to_owned());
+    let invalid = (StatusCode::BAD_REQUEST, "invalid_request_error".to_owned());
+    let (status, kind, _) =
+        claude_error(claude_request(&mock, &token, &good).header("x-api-key", "sk-ant-api03-x"))
+            .await;
+    assert_eq!((status, kind), unauthorized);
+    let (status, kind, message) =
+        claude_error(claude_request(&mock, "sk-ant-oat01-unknown", &good)).await;
+    assert_eq!(
+        (status, kind, message.as_str()),
+        (
+            unauthorized.0,
+            unauthorized.1.clone(),
+            "Invalid bearer token"
+        )
+    );
+    let (status, kind, message) = claude_error(set(
+        claude_request(&mock, &token, &good),
+        "anthropic-beta",
+        "claude-code-20250219",
+    ))
+    .await;
+    assert_eq!((status, kind), unauthorized.clone());
+    assert_eq!(message, "OAuth authentication is currently not supported.");
+    let no_beta_query = post_json(&format!("{}/v1/messages", mock.url()), &good);
+    let (status, ..) = claude_error(
+        no_beta_query
+            .header("authorization", format!("Bearer {token}"))
+            .header("anthropic-beta", "oauth-2025-04-20"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, kind, _) = claude_error(set(
+        claude_request(&mock, &token, &good),
+        "user-agent",
+        "my-agent/1.0",
+    ))
+    .await;
+    assert_eq!((status, kind), invalid.clone());
+    let (status, kind, _) =
+        claude_error(set(claude_request(&mock, &token, &good), "x-app", "web")).await;
+    assert_eq!((status, kind), invalid.clone());
+
+    let mut foreign_system = good.clone();
+    foreign_system["system"] = json!("You are a helpful assistant.");
+    let (status, kind, message) =
+        claude_error(claude_request(&mock, &token, &foreign_system)).await;
+    assert_eq!((status, kind), invalid.clone());
+    assert_eq!(
+        message,
+        "This credential is only authorized for use with Claude Code and cannot be used for other API requests."
+    );
+    let mut billed = good.clone();
+    billed["system"] = json!([{"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.87.abc; cc_entrypoint=cli; cch=00000;"},
+        {"type": "text", "text": "You are a Claude agent, built on Anthropic's Claude Agent SDK."}]);
+    assert_eq!(
+        send(claude_request(&mock, &token, &billed)).await.status,
+        StatusCode::OK
+    );
+    let (status, kind, _) =
+        claude_error(claude_request(&mock, &token, &claude_body(&["read_file"]))).await;
+    assert_eq!((status, kind), invalid);
+
+    mock.oauth().expire_access_tokens();
+    let (status, kind, message) = claude_error(claude_request(&mock, &token, &good)).await;
+    assert_eq!((status, kind), unauthorized);
+    assert_eq!(
+        message,
+        "OAuth token has expired. Please obtain a new token or refresh your existing token."
+    );
+}
+
+#[tokio::test]
+async fn claude_refusals_leave_queued_scenarios_for_the_retry() {
+    let mock = MockUpstream::claude().await;
+    let stale = mock.oauth().issue_tokens().access_token;
+    mock.oauth().expire_access_tokens();
+    mock.enqueue(Scenario::outputs(vec![Output::ToolCall {
+        id: "toolu_1".into(),
+        name: "mcp_Weather".into(),
+        arguments: r#"{"city":"Paris"}"#.into(),
+    }]));
+    mock.enqueue(claude_window_exhausted(1_900_000_000));
+    let body = claude_body(&["mcp_Weather"]);
+    assert_eq!(
+        send(claude_request(&mock, &stale, &body)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let fresh = mock.oauth().issue_tokens().access_token;
+    let answer = send(claude_request(&mock, &fresh, &body)).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json()["content"][0]["name"], "mcp_Weather");
+    let limited = send(claude_request(&mock, &fresh, &body)).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.json()["error"]["type"], "rate_limit_error");
+    assert_eq!(
+        limited.header("anthropic-ratelimit-unified-5h-status"),
+        "rejected"
+    );
+    assert_eq!(
+        limited.header("anthropic-ratelimit-unified-5h-reset"),
+        "1900000000"
+    );
+    assert_eq!(mock.requests_to("/v1/messages").len(), 3);
+}
+
+#[tokio::test]
+async fn claude_usage_models_and_count_tokens_need_the_oauth_bearer() {
+    let mock = MockUpstream::claude().await;
+    let token = mock.oauth().issue_tokens().access_token;
+    mock.set_claude_usage(42.0, "2026-01-01T05:00:00Z", 7.5, "2026-01-07T00:00:00Z");
+    let get = |path: &str, beta: &str| {
+        http_client()
+            .get(format!("{}{path}", mock.url()))
+            .header("authorization", format!("Bearer {token}"))
+            .header("anthropic-beta", beta)
+    };
+    let usage = send(get("/api/oauth/usage", "oauth-2025-04-20"))
+        .await
+        .json();
+    assert_eq!(
+        usage["five_hour"],
+        json!({"utilization": 42.0, "resets_at": "2026-01-01T05:00:00Z"})
+    );
+    assert_eq!(usage["seven_day"]["utilization"], 7.5);
+    assert!(usage["seven_day_opus"].is_null());
+    assert_eq!(
+        send(get("/api/oauth/usage", "other")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let models = send(get("/v1/models", "oauth-2025-04-20")).await.json();
+    assert_eq!(models["data"][0]["type"], "model");
+    let mut count = claude_body(&[]);
+    count.as_object_mut().unwrap().remove("max_tokens");
+    let counted = send(
+        post_json(
+            &format!("{}/v1/messages/count_tokens?beta=true", mock.url()),
+            &count,
+        )
+        .header("authorization", format!("Bearer {token}"))
+        .header("anthropic-version", "2023-06-01")
+        .header("anthropic-beta", "oauth-2025-04-20")
+        .header("user-agent", "claude-cli/2.1.87 (external, cli)")
+        .header("x-app", "cli"),
+    )
+    .await;
+    assert!(counted.json()["input_tokens"].is_u64(), "{}", counted.text);
+}
