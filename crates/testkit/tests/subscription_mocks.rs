@@ -15,7 +15,10 @@ use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subgate_testkit::http_client;
-use subgate_testkit::mock::{MockUpstream, Output, Scenario, claude_window_exhausted};
+use subgate_testkit::mock::{
+    DeviceStep, MockUpstream, Output, Scenario, StreamEnd, claude_window_exhausted,
+    codex_usage_limit,
+};
 
 const CLAUDE_CLIENT: &str = "9d1c250a-e61b-44d9-88ed-5944d1962f5e";
 const IDENTITY: &str = "You are Claude Code, Anthropic's official CLI for Claude.";
@@ -437,4 +440,270 @@ async fn claude_usage_models_and_count_tokens_need_the_oauth_bearer() {
     )
     .await;
     assert!(counted.json()["input_tokens"].is_u64(), "{}", counted.text);
+}
+
+// ---------------------------------------------------------------- Codex
+
+const CODEX_CLIENT: &str = "app_EMoamEEZ73f0CkXaXp7hrann";
+
+fn jwt_claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn codex_browser_login_with_form_exchange_and_json_refresh() {
+    let mock = MockUpstream::codex().await;
+    mock.oauth()
+        .set_identity("bob@example.com", "acct-42", "pro");
+    let redirect = "http://localhost:1455/auth/callback";
+    let url = authorize_url(
+        &mock,
+        CODEX_CLIENT,
+        redirect,
+        "openid profile email offline_access",
+    );
+    let answer = send(no_redirects().get(url)).await;
+    assert_eq!(answer.status, StatusCode::FOUND, "{}", answer.text);
+    let location = url::Url::parse(answer.header("location")).unwrap();
+    let code = location
+        .query_pairs()
+        .find(|(key, _)| key == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let token_url = format!("{}/oauth/token", mock.auth_url());
+    let form = format!(
+        "grant_type=authorization_code&client_id={CODEX_CLIENT}&code={code}&redirect_uri={}&code_verifier={VERIFIER}",
+        url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+    );
+    let tokens = send(
+        http_client()
+            .post(&token_url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form),
+    )
+    .await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text);
+    let tokens = tokens.json();
+    let claims = jwt_claims(tokens["access_token"].as_str().unwrap());
+    assert_eq!(claims["email"], "bob@example.com");
+    assert_eq!(
+        claims["https://api.openai.com/auth"]["chatgpt_account_id"],
+        "acct-42"
+    );
+    assert_eq!(
+        claims["https://api.openai.com/auth"]["chatgpt_plan_type"],
+        "pro"
+    );
+    assert!(claims["exp"].is_u64());
+    assert_eq!(
+        jwt_claims(tokens["id_token"].as_str().unwrap())["email"],
+        "bob@example.com"
+    );
+    assert!(tokens["refresh_token"].as_str().unwrap().starts_with("rt_"));
+
+    let refresh = json!({"client_id": CODEX_CLIENT, "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]});
+    let refreshed = send(post_json(&token_url, &refresh)).await;
+    assert_eq!(refreshed.status, StatusCode::OK);
+    assert!(refreshed.json()["id_token"].is_string());
+    let reused = send(post_json(&token_url, &refresh)).await;
+    assert_eq!(reused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reused.json()["error"]["code"], "refresh_token_reused");
+
+    mock.oauth().set_rotate_refresh(false);
+    let kept = json!({"client_id": CODEX_CLIENT, "grant_type": "refresh_token", "refresh_token": refreshed.json()["refresh_token"]});
+    let again = send(post_json(&token_url, &kept)).await.json();
+    assert_eq!(again["refresh_token"], kept["refresh_token"]);
+    assert_eq!(
+        send(post_json(&token_url, &kept)).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn codex_device_login_is_pending_then_exchanges_the_served_verifier() {
+    let mock = MockUpstream::codex().await;
+    mock.oauth()
+        .script_device(vec![DeviceStep::Pending, DeviceStep::SlowDown]);
+    let base = mock.auth_url();
+    let start = send(post_json(
+        &format!("{base}/api/accounts/deviceauth/usercode"),
+        &json!({"client_id": CODEX_CLIENT}),
+    ))
+    .await
+    .json();
+    assert_eq!(start["interval"], "1");
+    let user_code = start["user_code"].as_str().unwrap();
+    assert_eq!(user_code.len(), 9);
+    let poll = json!({"device_auth_id": start["device_auth_id"], "user_code": user_code});
+    let poll_url = format!("{base}/api/accounts/deviceauth/token");
+    assert_eq!(
+        send(post_json(&poll_url, &poll)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        send(post_json(&poll_url, &poll)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let approved = send(post_json(&poll_url, &poll)).await;
+    assert_eq!(approved.status, StatusCode::OK);
+    let approved = approved.json();
+    let verifier = approved["code_verifier"].as_str().unwrap();
+    assert_eq!(approved["code_challenge"], challenge(verifier));
+    let exchange = json!({"grant_type": "authorization_code", "client_id": CODEX_CLIENT,
+        "code": approved["authorization_code"], "code_verifier": verifier,
+        "redirect_uri": format!("{base}/deviceauth/callback")});
+    let tokens = send(post_json(&format!("{base}/oauth/token"), &exchange)).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text);
+
+    mock.oauth().script_device(vec![DeviceStep::Deny]);
+    let start = send(post_json(
+        &format!("{base}/api/accounts/deviceauth/usercode"),
+        &json!({"client_id": CODEX_CLIENT}),
+    ))
+    .await
+    .json();
+    let poll = json!({"device_auth_id": start["device_auth_id"], "user_code": start["user_code"]});
+    let denied = send(post_json(&poll_url, &poll)).await;
+    assert_eq!(denied.status, StatusCode::BAD_REQUEST);
+    assert_eq!(denied.json()["error"]["code"], "access_denied");
+}
+
+fn codex_request(
+    mock: &MockUpstream,
+    token: &str,
+    account: &str,
+    body: &Value,
+) -> reqwest::RequestBuilder {
+    post_json(&format!("{}/responses", mock.url()), body)
+        .header("authorization", format!("Bearer {token}"))
+        .header("chatgpt-account-id", account)
+        .header("originator", "codex_cli_rs")
+}
+
+fn codex_body() -> Value {
+    json!({"model": "gpt-5.2-codex", "instructions": "", "stream": true, "store": false,
+        "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}],
+        "reasoning": {"effort": "medium", "summary": "auto"}, "include": ["reasoning.encrypted_content"]})
+}
+
+async fn detail(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let answer = send(request).await;
+    (answer.status, answer.json())
+}
+
+#[tokio::test]
+async fn codex_backend_admits_only_codex_shaped_requests() {
+    let mock = MockUpstream::codex().await;
+    mock.oauth().set_identity("c@example.com", "acct-7", "plus");
+    mock.set_codex_limits(12.5, 1_800_000_000, 40.0, 1_800_600_000);
+    let token = mock.oauth().issue_tokens().access_token;
+    let ok = send(codex_request(&mock, &token, "acct-7", &codex_body())).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    assert!(ok.text.contains("event: response.completed"));
+    assert_eq!(ok.header("x-codex-primary-used-percent"), "12.5");
+    assert_eq!(ok.header("x-codex-primary-window-minutes"), "300");
+    assert_eq!(ok.header("x-codex-primary-reset-at"), "1800000000");
+    assert_eq!(ok.header("x-codex-secondary-used-percent"), "40");
+    assert_eq!(ok.header("x-codex-secondary-window-minutes"), "10080");
+
+    let (status, body) = detail(codex_request(&mock, "nope", "acct-7", &codex_body())).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("token_invalidated"))
+    );
+    let (status, _) = detail(codex_request(&mock, &token, "acct-other", &codex_body())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let cases = [
+        ("stream", json!(false), "Stream must be set to true"),
+        ("store", json!(true), "Store must be set to false"),
+        (
+            "max_output_tokens",
+            json!(100),
+            "Unsupported parameter: max_output_tokens",
+        ),
+        (
+            "temperature",
+            json!(0.2),
+            "Unsupported parameter: temperature",
+        ),
+        (
+            "include",
+            json!([]),
+            "include must contain reasoning.encrypted_content when store is false",
+        ),
+    ];
+    for (field, value, message) in cases {
+        let mut body = codex_body();
+        body[field] = value;
+        let (status, answer) = detail(codex_request(&mock, &token, "acct-7", &body)).await;
+        assert_eq!(
+            (status, answer),
+            (StatusCode::BAD_REQUEST, json!({"detail": message}))
+        );
+    }
+    let mut body = codex_body();
+    body.as_object_mut().unwrap().remove("instructions");
+    let (_, answer) = detail(codex_request(&mock, &token, "acct-7", &body)).await;
+    assert_eq!(answer, json!({"detail": "Instructions are required"}));
+
+    mock.enqueue(Scenario::reply("cut short").end(StreamEnd::Cut { after: 1 }));
+    mock.enqueue(codex_usage_limit(3600));
+    mock.oauth().expire_access_tokens();
+    let (status, body) = detail(codex_request(&mock, &token, "acct-7", &codex_body())).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("token_expired"))
+    );
+    let token = mock.oauth().issue_tokens().access_token;
+    let cut = send(codex_request(&mock, &token, "acct-7", &codex_body())).await;
+    assert!(cut.text.contains("response.output_text.delta"));
+    assert!(!cut.text.contains("response.completed"));
+    let limited = send(codex_request(&mock, &token, "acct-7", &codex_body())).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    let error = &limited.json()["error"];
+    assert_eq!(
+        (error["type"].as_str(), error["resets_in_seconds"].as_u64()),
+        (Some("usage_limit_reached"), Some(3600))
+    );
+}
+
+#[tokio::test]
+async fn codex_models_and_usage() {
+    let mock = MockUpstream::codex().await;
+    mock.oauth().set_identity("d@example.com", "acct-9", "plus");
+    mock.set_codex_limits(5.0, 1_800_000_000, 60.0, 1_800_600_000);
+    let token = mock.oauth().issue_tokens().access_token;
+    let get = |url: String| {
+        http_client()
+            .get(url)
+            .header("authorization", format!("Bearer {token}"))
+            .header("chatgpt-account-id", "acct-9")
+    };
+    let models = send(get(format!("{}/models?client_version=0.99.0", mock.url())))
+        .await
+        .json();
+    let first = &models["models"][0];
+    assert_eq!(
+        (first["slug"].as_str(), first["supported_in_api"].as_bool()),
+        (Some("gpt-5.2-codex"), Some(true))
+    );
+    assert_eq!(first["visibility"], "list");
+    assert_eq!(
+        send(get(format!("{}/models", mock.url()))).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let usage = send(get(format!("{}/backend-api/wham/usage", mock.auth_url())))
+        .await
+        .json();
+    assert_eq!(usage["plan_type"], "plus");
+    assert_eq!(
+        usage["rate_limit"]["primary_window"],
+        json!({"used_percent": 5.0, "limit_window_seconds": 18000, "reset_at": 1_800_000_000})
+    );
+    assert_eq!(
+        usage["rate_limit"]["secondary_window"]["used_percent"],
+        60.0
+    );
 }

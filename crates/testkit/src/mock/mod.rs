@@ -4,12 +4,13 @@
 
 mod anthropic;
 mod claude;
+mod codex;
 mod common;
 mod gemini;
 mod kimi;
 #[expect(
     dead_code,
-    reason = "the device flow and GitHub's tokens serve the Codex and Copilot mocks, added next"
+    reason = "GitHub's tokens and the Copilot flavour serve the Copilot mock, added next"
 )]
 mod oauth;
 mod openai_chat;
@@ -27,6 +28,7 @@ use http::{HeaderMap, Method};
 use tokio::sync::Notify;
 
 pub use claude::claude_window_exhausted;
+pub use codex::codex_usage_limit;
 pub use oauth::{DeviceStep, IssuedTokens, MockOAuth};
 pub use scenario::{Output, Scenario, Stop, StreamEnd};
 
@@ -85,6 +87,7 @@ struct State {
     /// The subscription mocks' issued credentials and sign-in behaviour.
     oauth: MockOAuth,
     claude: Mutex<claude::Settings>,
+    codex: Mutex<codex::Settings>,
     changed: Notify,
 }
 
