@@ -1,4 +1,4 @@
-//! The subscription mocks behave as documented:
+//! The subscription mocks (Claude, Codex, Copilot) behave as documented:
 //! their sign-in endpoints issue, refresh and refuse credentials, and their
 //! APIs let through only requests made the way the real clients make them.
 
@@ -706,4 +706,256 @@ async fn codex_models_and_usage() {
         usage["rate_limit"]["secondary_window"]["used_percent"],
         60.0
     );
+}
+
+// ---------------------------------------------------------------- Copilot
+
+const COPILOT_CLIENT: &str = "Iv1.b507a08c87ecfe98";
+
+#[tokio::test]
+async fn copilot_device_flow_answers_as_github_does() {
+    let mock = MockUpstream::copilot().await;
+    mock.oauth()
+        .script_device(vec![DeviceStep::Pending, DeviceStep::SlowDown]);
+    let base = mock.auth_url();
+    let start = send(
+        post_json(
+            &format!("{base}/login/device/code"),
+            &json!({"client_id": COPILOT_CLIENT, "scope": "read:user"}),
+        )
+        .header("accept", "application/json"),
+    )
+    .await
+    .json();
+    assert_eq!(start["verification_uri"], format!("{base}/login/device"));
+    assert_eq!(
+        (start["expires_in"].as_u64(), start["interval"].as_u64()),
+        (Some(900), Some(1))
+    );
+    let poll = || {
+        http_client()
+            .post(format!("{base}/login/oauth/access_token"))
+            .header("accept", "application/json")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "client_id={COPILOT_CLIENT}&device_code={}&grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code",
+                start["device_code"].as_str().unwrap()
+            ))
+    };
+    let pending = send(poll()).await;
+    assert_eq!(
+        (pending.status, pending.json()),
+        (StatusCode::OK, json!({"error": "authorization_pending"}))
+    );
+    assert_eq!(
+        send(poll()).await.json(),
+        json!({"error": "slow_down", "interval": 6})
+    );
+    let granted = send(poll()).await.json();
+    assert!(
+        granted["access_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("ghu_")
+    );
+    assert_eq!(
+        (granted["token_type"].as_str(), granted["scope"].as_str()),
+        (Some("bearer"), Some("read:user"))
+    );
+    // Without `Accept: application/json` GitHub answers form-encoded.
+    let form = send(set(poll(), "accept", "*/*")).await;
+    assert_eq!(form.text, "error=incorrect_device_code");
+}
+
+#[tokio::test]
+async fn copilot_token_exchange_and_quota() {
+    let mock = MockUpstream::copilot().await;
+    let github = mock.oauth().issue_tokens().access_token;
+    let exchange = |scheme: &str| {
+        http_client()
+            .get(format!("{}/copilot_internal/v2/token", mock.auth_url()))
+            .header("authorization", format!("{scheme} {github}"))
+    };
+    let answer = send(exchange("token")).await.json();
+    let token = answer["token"].as_str().unwrap();
+    assert!(token.starts_with("tid="));
+    assert!(token.contains(";sku=monthly_subscriber;proxy-ep="));
+    let expires_at = answer["expires_at"].as_u64().unwrap();
+    assert!(token.contains(&format!(";exp={expires_at};")));
+    assert_eq!(answer["refresh_in"], 1500);
+    assert_eq!(answer["endpoints"]["api"], mock.url());
+    assert_eq!(send(exchange("Bearer")).await.status, StatusCode::OK);
+    assert_eq!(mock.token_exchange_count(), 2);
+    let bad = send(
+        http_client()
+            .get(format!("{}/copilot_internal/v2/token", mock.auth_url()))
+            .header("authorization", "token ghu_nope"),
+    )
+    .await;
+    assert_eq!(
+        (bad.status, bad.json()["message"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("Bad credentials"))
+    );
+
+    mock.set_copilot_premium(300, 75.5, "2026-02-01");
+    let user = send(
+        http_client()
+            .get(format!("{}/copilot_internal/user", mock.auth_url()))
+            .header("authorization", format!("token {github}")),
+    )
+    .await
+    .json();
+    let premium = &user["quota_snapshots"]["premium_interactions"];
+    assert_eq!(
+        (
+            premium["entitlement"].as_u64(),
+            premium["remaining"].as_f64()
+        ),
+        (Some(300), Some(75.0))
+    );
+    assert_eq!(premium["unlimited"], false);
+    assert!((premium["percent_remaining"].as_f64().unwrap() - 25.166_666).abs() < 0.01);
+    assert_eq!(user["quota_reset_date"], "2026-02-01");
+
+    mock.set_no_seat();
+    assert_eq!(send(exchange("token")).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(mock.token_exchange_count(), 2);
+}
+
+fn copilot_request(
+    mock: &MockUpstream,
+    path: &str,
+    token: &str,
+    body: &Value,
+) -> reqwest::RequestBuilder {
+    post_json(&format!("{}{path}", mock.url()), body)
+        .header("authorization", format!("Bearer {token}"))
+        .header("copilot-integration-id", "vscode-chat")
+        .header("editor-version", "vscode/1.107.0")
+        .header("x-initiator", "agent")
+}
+
+async fn copilot_token(mock: &MockUpstream) -> String {
+    let github = mock.oauth().issue_tokens().access_token;
+    let answer = send(
+        http_client()
+            .get(format!("{}/copilot_internal/v2/token", mock.auth_url()))
+            .header("authorization", format!("token {github}")),
+    )
+    .await;
+    answer.json()["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn copilot_api_routes_models_to_their_endpoints() {
+    let mock = MockUpstream::copilot().await;
+    let token = copilot_token(&mock).await;
+    let chat = json!({"model": "gpt-4.1", "messages": [{"role": "user", "content": "hi"}]});
+    let ok = send(copilot_request(&mock, "/chat/completions", &token, &chat)).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    assert_eq!(
+        mock.requests_to("/chat/completions")[0].header("x-initiator"),
+        Some("agent")
+    );
+    let responses = json!({"model": "gpt-5.2-codex", "input": "hi"});
+    assert_eq!(
+        send(copilot_request(&mock, "/responses", &token, &responses))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let messages = json!({"model": "claude-sonnet-4.5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(
+        send(copilot_request(&mock, "/v1/messages", &token, &messages))
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    let wrong = send(copilot_request(
+        &mock,
+        "/chat/completions",
+        &token,
+        &responses,
+    ))
+    .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        wrong.json()["error"],
+        json!({"message": "model gpt-5.2-codex is not supported via /chat/completions", "code": "unsupported_api_for_model"})
+    );
+    let bare = post_json(&format!("{}/chat/completions", mock.url()), &chat)
+        .header("authorization", format!("Bearer {token}"));
+    assert_eq!(send(bare).await.status, StatusCode::BAD_REQUEST);
+
+    let models = send(
+        http_client()
+            .get(format!("{}/models", mock.url()))
+            .header("authorization", format!("Bearer {token}"))
+            .header("copilot-integration-id", "vscode-chat")
+            .header("editor-version", "vscode/1.107.0"),
+    )
+    .await
+    .json();
+    let endpoints: Vec<(String, Value)> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|model| {
+            (
+                model["id"].as_str().unwrap().to_owned(),
+                model["supported_endpoints"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        endpoints,
+        vec![
+            ("gpt-4.1".to_owned(), json!(["/chat/completions"])),
+            ("gpt-5.2-codex".to_owned(), json!(["/responses"])),
+            (
+                "claude-sonnet-4.5".to_owned(),
+                json!(["/v1/messages", "/chat/completions"])
+            ),
+        ]
+    );
+
+    mock.enqueue(Scenario::reply("after the re-exchange"));
+    mock.oauth().expire_access_tokens();
+    let expired = send(copilot_request(&mock, "/chat/completions", &token, &chat)).await;
+    assert_eq!(
+        (expired.status, expired.json()["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("token_expired"))
+    );
+    let token = copilot_token(&mock).await;
+    let answer = send(copilot_request(&mock, "/chat/completions", &token, &chat))
+        .await
+        .json();
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        "after the re-exchange"
+    );
+}
+
+#[tokio::test]
+async fn copilot_token_ttl_is_settable() {
+    let mock = MockUpstream::copilot().await;
+    mock.oauth()
+        .set_access_ttl(std::time::Duration::from_mins(1));
+    let token = copilot_token(&mock).await;
+    assert_eq!(mock.oauth().valid_access_tokens(), 1);
+    let exp: u64 = token
+        .split(";exp=")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!((now + 58..=now + 61).contains(&exp), "{exp} vs {now}");
 }

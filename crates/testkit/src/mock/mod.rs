@@ -6,12 +6,9 @@ mod anthropic;
 mod claude;
 mod codex;
 mod common;
+mod copilot;
 mod gemini;
 mod kimi;
-#[expect(
-    dead_code,
-    reason = "GitHub's tokens and the Copilot flavour serve the Copilot mock, added next"
-)]
 mod oauth;
 mod openai_chat;
 mod openai_responses;
@@ -88,6 +85,7 @@ struct State {
     oauth: MockOAuth,
     claude: Mutex<claude::Settings>,
     codex: Mutex<codex::Settings>,
+    copilot: Mutex<copilot::Settings>,
     changed: Notify,
 }
 
