@@ -13,14 +13,14 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{Value, json};
 
 use super::common::{
-    Gate, Wire, add_headers, admit, fragments, json_response, named, output_words, record, stream,
-    words,
+    Check, Gate, Wire, add_headers, admit, fragments, json_response, named, output_words, record,
+    stream, words,
 };
 use super::{Output, Scenario, State, Stop, lock};
 
 const ID: &str = "msg_mock";
 
-fn anthropic_error(status: StatusCode, kind: &str, message: &str) -> Response {
+pub(super) fn anthropic_error(status: StatusCode, kind: &str, message: &str) -> Response {
     json_response(
         status,
         &json!({"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_mock"}),
@@ -55,6 +55,21 @@ fn input_tokens(request: &Value) -> u64 {
     words(&request["messages"]) + words(&request["system"])
 }
 
+/// How Anthropic's API turns a request away.
+const ANTHROPIC_GATE: Gate = Gate {
+    check: Check::Headers(check),
+    credential: "x-api-key",
+    not_json,
+};
+
+pub(super) fn not_json() -> Response {
+    anthropic_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        "The request body is not valid JSON.",
+    )
+}
+
 pub(super) async fn messages(
     AxumState(state): AxumState<Arc<State>>,
     method: Method,
@@ -62,19 +77,21 @@ pub(super) async fn messages(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let index = record(&state, method, &uri, headers.clone(), body.clone());
-    let gate = Gate {
-        check,
-        credential: "x-api-key",
-        not_json: || {
-            anthropic_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                "The request body is not valid JSON.",
-            )
-        },
-    };
-    let (scenario, mut guard, request) = match admit(&state, index, &headers, &body, &gate).await {
+    messages_behind(&ANTHROPIC_GATE, &state, method, &uri, headers, body).await
+}
+
+/// Messages behind `gate` (Anthropic's, or a provider's own checks).
+pub(super) async fn messages_behind(
+    gate: &Gate,
+    state: &Arc<State>,
+    method: Method,
+    uri: &Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let index = record(state, method, uri, headers.clone(), body.clone());
+    let (scenario, mut guard, request) = match admit(state, index, uri, &headers, &body, gate).await
+    {
         Ok(admitted) => admitted,
         Err(answer) => return answer,
     };
@@ -238,17 +255,26 @@ pub(super) async fn count_tokens(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let index = record(&state, method, &uri, headers.clone(), body.clone());
+    count_tokens_behind(&ANTHROPIC_GATE, &state, method, &uri, &headers, &body)
+}
+
+/// `count_tokens` behind `gate` (Anthropic's, or a provider's own checks).
+pub(super) fn count_tokens_behind(
+    gate: &Gate,
+    state: &Arc<State>,
+    method: Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    let index = record(state, method, uri, headers.clone(), body.clone());
     super::OutcomeGuard::new(state.clone(), index).complete();
-    if let Some(refusal) = check(&state, &headers) {
+    let parsed = serde_json::from_slice::<Value>(body).ok();
+    if let Some(refusal) = gate.refuse(state, uri, headers, parsed.as_ref()) {
         return refusal;
     }
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
-        return anthropic_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            "The request body is not valid JSON.",
-        );
+    let Some(request) = parsed else {
+        return (gate.not_json)();
     };
     if request.get("max_tokens").is_some() {
         return anthropic_error(
@@ -274,6 +300,11 @@ pub(super) async fn models(
     if let Some(refusal) = check(&state, &headers) {
         return refusal;
     }
+    model_list(&state)
+}
+
+/// The model list in Anthropic's shape.
+pub(super) fn model_list(state: &State) -> Response {
     let data: Vec<Value> = lock(&state.models)
         .iter()
         .map(|id| json!({"type": "model", "id": id, "display_name": id, "created_at": "2025-09-29T00:00:00Z"}))

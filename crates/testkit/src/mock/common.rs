@@ -219,14 +219,54 @@ pub(crate) fn stream(
     response
 }
 
-/// Waits the scenario's first-byte delay; returns the guard for the request.
+/// What a request-wide check sees: the request's URI and headers, and its
+/// body when that is JSON (`None` for a body that is not, and for requests
+/// without one).
+pub(crate) struct Ask<'a> {
+    pub(crate) uri: &'a Uri,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) body: Option<&'a Value>,
+}
+
+/// How a mock's API decides whether a request may pass.
+#[derive(Clone, Copy)]
+pub(crate) enum Check {
+    /// Looks at the headers once the scenario is chosen (the API-key mocks:
+    /// a refused request still uses up a queued scenario).
+    Headers(fn(&State, &HeaderMap) -> Option<Response>),
+    /// Looks at the whole request before any scenario is chosen, so that a
+    /// refused request leaves the queue alone (the subscription mocks, whose
+    /// refusals belong to the flows under test: an expired token, a refresh,
+    /// a retry that gets the queued answer). It should look at the headers
+    /// first and at the body only when there is one: a request that passes
+    /// with no JSON body gets [`Gate::not_json`].
+    Request(fn(&State, &Ask<'_>) -> Option<Response>),
+}
+
 /// How a mock's API turns a request away: its own checks (key, version
 /// header), the header its credential travels in, and its answer to a body
 /// that is not JSON.
 pub(crate) struct Gate {
-    pub(crate) check: fn(&State, &HeaderMap) -> Option<Response>,
+    pub(crate) check: Check,
     pub(crate) credential: &'static str,
     pub(crate) not_json: fn() -> Response,
+}
+
+impl Gate {
+    /// The gate's own refusal of a request whose body was read as `body`,
+    /// without scenarios: for side endpoints (`count_tokens`) that have none.
+    pub(crate) fn refuse(
+        &self,
+        state: &State,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: Option<&Value>,
+    ) -> Option<Response> {
+        match self.check {
+            Check::Headers(check) => check(state, headers),
+            Check::Request(check) => check(state, &Ask { uri, headers, body }),
+        }
+    }
 }
 
 /// What every generation handler does first: picks the request's scenario
@@ -236,14 +276,39 @@ pub(crate) struct Gate {
 pub(crate) async fn admit(
     state: &Arc<State>,
     index: usize,
+    uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
     gate: &Gate,
 ) -> Result<(Scenario, OutcomeGuard, Value), Response> {
+    let check = match gate.check {
+        Check::Headers(check) => check,
+        Check::Request(check) => {
+            let parsed = serde_json::from_slice::<Value>(body).ok();
+            let ask = Ask {
+                uri,
+                headers,
+                body: parsed.as_ref(),
+            };
+            let refusal = check(state, &ask);
+            let request = match (refusal, parsed) {
+                (None, Some(request)) => request,
+                (Some(refusal), _) => return Err(refused(state, index, refusal)),
+                (None, None) => return Err(refused(state, index, (gate.not_json)())),
+            };
+            let scenario = state.next_scenario(body);
+            let mut guard = begin(state, index, &scenario).await;
+            if let Some(answer) = scenario_error(&scenario, headers, gate.credential) {
+                guard.complete();
+                return Err(answer);
+            }
+            return Ok((scenario, guard, request));
+        }
+    };
     let scenario = state.next_scenario(body);
     let mut guard = begin(state, index, &scenario).await;
-    let refusal = (gate.check)(state, headers)
-        .or_else(|| scenario_error(&scenario, headers, gate.credential));
+    let refusal =
+        check(state, headers).or_else(|| scenario_error(&scenario, headers, gate.credential));
     let request = match refusal {
         Some(refusal) => Err(refusal),
         None => serde_json::from_slice::<Value>(body).map_err(|_| (gate.not_json)()),
@@ -257,6 +322,13 @@ pub(crate) async fn admit(
     }
 }
 
+/// Marks request `index` complete and returns `answer`.
+fn refused(state: &Arc<State>, index: usize, answer: Response) -> Response {
+    OutcomeGuard::new(state.clone(), index).complete();
+    answer
+}
+
+/// Waits the scenario's first-byte delay; returns the guard for the request.
 async fn begin(state: &Arc<State>, index: usize, scenario: &Scenario) -> OutcomeGuard {
     let guard = OutcomeGuard::new(state.clone(), index);
     if !scenario.first_byte_delay.is_zero() {

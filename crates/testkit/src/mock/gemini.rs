@@ -13,7 +13,7 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{Value, json};
 
 use super::common::{
-    Gate, Wire, add_headers, admit, json_response, output_words, record, stream, words,
+    Check, Gate, Wire, add_headers, admit, json_response, output_words, record, stream, words,
 };
 use super::{Output, Scenario, State, Stop, lock};
 
@@ -70,7 +70,7 @@ pub(super) async fn call(
         );
     }
     let gate = Gate {
-        check,
+        check: Check::Headers(check),
         credential: "x-goog-api-key",
         not_json: || {
             google_error(
@@ -80,10 +80,11 @@ pub(super) async fn call(
             )
         },
     };
-    let (scenario, mut guard, request) = match admit(&state, index, &headers, &body, &gate).await {
-        Ok(admitted) => admitted,
-        Err(answer) => return answer,
-    };
+    let (scenario, mut guard, request) =
+        match admit(&state, index, &uri, &headers, &body, &gate).await {
+            Ok(admitted) => admitted,
+            Err(answer) => return answer,
+        };
     let outputs = scenario.answer();
     let usage = json!({
         "promptTokenCount": prompt_tokens(&request),

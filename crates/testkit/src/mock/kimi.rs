@@ -14,7 +14,7 @@ use http::header::{AUTHORIZATION, USER_AGENT};
 use http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::json;
 
-use super::common::{Gate, json_response, record};
+use super::common::{Check, Gate, json_response, record};
 use super::openai_chat::{OPENAI_GATE, chat_behind, check_key, openai_error};
 use super::{OutcomeGuard, State, lock};
 
@@ -22,7 +22,7 @@ use super::{OutcomeGuard, State, lock};
 const AGENTS: [&str; 4] = ["KimiCLI/", "kimi-code-cli/", "claude-cli/", "RooCode/"];
 
 const KIMI_GATE: Gate = Gate {
-    check: check_agent,
+    check: Check::Headers(check_agent),
     credential: OPENAI_GATE.credential,
     not_json: OPENAI_GATE.not_json,
 };

@@ -1,10 +1,15 @@
-//! Mock upstreams: shared machinery (listener, recorder, scenarios) and one
-//! module per wire the mocks speak.
+//! Mock upstreams: shared machinery (listener, recorder, scenarios), one
+//! module per wire the mocks speak, and the subscription services (Claude,
+//! Codex, Copilot) with the sign-in side they share (`oauth`).
 
 mod anthropic;
+mod claude;
+mod codex;
 mod common;
+mod copilot;
 mod gemini;
 mod kimi;
+mod oauth;
 mod openai_chat;
 mod openai_responses;
 mod scenario;
@@ -19,6 +24,9 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 use tokio::sync::Notify;
 
+pub use claude::claude_window_exhausted;
+pub use codex::codex_usage_limit;
+pub use oauth::{DeviceStep, IssuedTokens, MockOAuth};
 pub use scenario::{Output, Scenario, Stop, StreamEnd};
 
 /// A request a mock received.
@@ -71,6 +79,13 @@ struct State {
     required_key: Mutex<Option<String>>,
     /// Kimi's usage reports, per bearer key.
     usages: Mutex<Vec<(String, serde_json::Value)>>,
+    /// `http://127.0.0.1:PORT`, once the listener is bound.
+    base: Mutex<String>,
+    /// The subscription mocks' issued credentials and sign-in behaviour.
+    oauth: MockOAuth,
+    claude: Mutex<claude::Settings>,
+    codex: Mutex<codex::Settings>,
+    copilot: Mutex<copilot::Settings>,
     changed: Notify,
 }
 
@@ -236,6 +251,7 @@ impl MockUpstream {
             .await
             .expect("binding a loopback port");
         let address = listener.local_addr().expect("reading the bound address");
+        *lock(&state.base) = format!("http://{address}");
         #[expect(
             clippy::disallowed_methods,
             reason = "the mock lives as long as the test and is aborted on drop"
@@ -252,9 +268,23 @@ impl MockUpstream {
     }
 
     /// The base URL a provider entry configures: `http://127.0.0.1:PORT/v1`
-    /// for OpenAI, `http://127.0.0.1:PORT` for Anthropic and Gemini.
+    /// for OpenAI, `http://127.0.0.1:PORT/backend-api/codex` for Codex,
+    /// `http://127.0.0.1:PORT` for Anthropic, Gemini, Claude and Copilot.
     pub fn url(&self) -> String {
         format!("http://{}{}", self.address, self.base_path)
+    }
+
+    /// The base URL of a subscription mock's sign-in side (its authorize,
+    /// token and device endpoints; GitHub's web and API for Copilot):
+    /// `http://127.0.0.1:PORT`.
+    pub fn auth_url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// The credentials a subscription mock has issued, and the knobs of its
+    /// sign-in endpoints.
+    pub fn oauth(&self) -> &MockOAuth {
+        &self.state.oauth
     }
 
     /// The address it listens on.
@@ -279,12 +309,15 @@ impl MockUpstream {
         *lock(&self.state.default) = scenario;
     }
 
-    /// The models `GET /v1/models` lists.
+    /// The models the mock's catalog lists (`GET /v1/models`, Codex's
+    /// `/models`, Copilot's `/models`, which also refuses other models).
     pub fn set_models(&self, models: &[&str]) {
         *lock(&self.state.models) = models.iter().map(|model| (*model).to_owned()).collect();
     }
 
-    /// Refuses requests (401, OpenAI's shape) whose bearer key is not `key`.
+    /// Refuses requests (401, OpenAI's shape) whose bearer key is not `key`
+    /// (the API-key mocks; the subscription mocks check the tokens they
+    /// issued).
     pub fn require_key(&self, key: &str) {
         *lock(&self.state.required_key) = Some(key.to_owned());
     }

@@ -12,8 +12,8 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{Value, json};
 
 use super::common::{
-    Gate, Wire, add_headers, admit, data, fragments, json_response, output_words, record, stream,
-    words,
+    Check, Gate, Wire, add_headers, admit, data, fragments, json_response, output_words, record,
+    stream, words,
 };
 use super::{Output, Scenario, State, Stop, lock};
 
@@ -37,7 +37,7 @@ pub(super) fn openai_error(
 /// `None` when the request may pass, else the 401 OpenAI sends.
 /// How both OpenAI APIs turn a request away.
 pub(super) const OPENAI_GATE: Gate = Gate {
-    check: check_key,
+    check: Check::Headers(check_key),
     credential: "authorization",
     not_json: || {
         openai_error(
@@ -107,10 +107,11 @@ pub(super) async fn chat_behind(
 ) -> Response {
     let state = state.clone();
     let index = record(&state, method, uri, headers.clone(), body.clone());
-    let (scenario, mut guard, request) = match admit(&state, index, &headers, &body, gate).await {
-        Ok(admitted) => admitted,
-        Err(answer) => return answer,
-    };
+    let (scenario, mut guard, request) =
+        match admit(&state, index, uri, &headers, &body, gate).await {
+            Ok(admitted) => admitted,
+            Err(answer) => return answer,
+        };
     let model = request["model"].as_str().unwrap_or_default().to_owned();
     let outputs = scenario.answer();
     let usage = usage(words(&request["messages"]), output_words(&outputs));

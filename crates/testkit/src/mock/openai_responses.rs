@@ -11,7 +11,8 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{Value, json};
 
 use super::common::{
-    Wire, add_headers, admit, fragments, json_response, named, output_words, record, stream, words,
+    Gate, Wire, add_headers, admit, fragments, json_response, named, output_words, record, stream,
+    words,
 };
 use super::openai_chat::OPENAI_GATE;
 use super::{Output, Scenario, State, Stop};
@@ -25,12 +26,24 @@ pub(super) async fn responses(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let index = record(&state, method, &uri, headers.clone(), body.clone());
-    let (scenario, mut guard, request) =
-        match admit(&state, index, &headers, &body, &OPENAI_GATE).await {
-            Ok(admitted) => admitted,
-            Err(answer) => return answer,
-        };
+    responses_behind(&OPENAI_GATE, &state, method, &uri, headers, body).await
+}
+
+/// Responses behind `gate` (OpenAI's, or a provider's own checks).
+pub(super) async fn responses_behind(
+    gate: &Gate,
+    state: &Arc<State>,
+    method: Method,
+    uri: &Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let index = record(state, method, uri, headers.clone(), body.clone());
+    let (scenario, mut guard, request) = match admit(state, index, uri, &headers, &body, gate).await
+    {
+        Ok(admitted) => admitted,
+        Err(answer) => return answer,
+    };
     let model = request["model"].as_str().unwrap_or_default().to_owned();
     let encrypted = request["include"].as_array().is_some_and(|include| {
         include
