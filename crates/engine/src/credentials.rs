@@ -176,7 +176,7 @@ async fn store_login(inner: &Inner, account: &Account, login: &Login) {
             }
         }
         Err(error) => {
-            tracing::error!(account = %account.name, %error, "A renewed credential could not be serialized.")
+            tracing::error!(account = %account.name, %error, "A renewed credential could not be serialized.");
         }
     }
     if let Some(linked) = &login.linked

@@ -212,11 +212,18 @@ impl Engine {
     ) -> Result<Saved, StoreError> {
         let store = &self.inner.store;
         let existing = store.accounts().await?;
+        // The same upstream account: the id it reports, else (imports carry
+        // no id) the same linked file or the same refresh token.
         let same = existing.iter().find(|row| {
             row.provider == entry.name
-                && login.account_id.is_some()
-                && serde_json::from_str::<Login>(expose(&row.credentials))
-                    .is_ok_and(|stored| stored.account_id == login.account_id)
+                && serde_json::from_str::<Login>(expose(&row.credentials)).is_ok_and(|stored| {
+                    let same_id =
+                        login.account_id.is_some() && stored.account_id == login.account_id;
+                    let same_file = login.linked.is_some() && stored.linked == login.linked;
+                    let same_refresh = login.refresh_token.is_some()
+                        && stored.refresh_token == login.refresh_token;
+                    same_id || same_file || same_refresh
+                })
         });
         let name = match (name, same) {
             (Some(name), _) => name.to_owned(),

@@ -21,4 +21,5 @@ mod sdk;
 mod secrets;
 mod shutdown;
 mod streams;
+mod subscriptions;
 mod support;
