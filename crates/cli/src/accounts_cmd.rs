@@ -32,7 +32,7 @@ fn list(config_file: Option<PathBuf>, json: bool) -> Result<()> {
     if accounts.is_empty() {
         return writeln!(
             out,
-            "no accounts yet: add a `[[providers]]` entry to the config (`subgate config init` writes an example)"
+            "no accounts yet: `subgate login claude`, `subgate import`, or add a `[[providers]]` entry with API keys to the config (`subgate config init` writes an example)"
         )
         .context("writing to stdout");
     }
