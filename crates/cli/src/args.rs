@@ -97,7 +97,7 @@ pub(crate) struct LoginArgs {
     #[arg(long)]
     pub(crate) port: Option<u16>,
     /// How long to wait for the login, e.g. `10m` [default: 10m].
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_minutes)]
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = subgate_config::parse_duration)]
     pub(crate) timeout: std::time::Duration,
 }
 
@@ -112,24 +112,6 @@ pub(crate) struct ImportArgs {
     /// Read this file instead of the CLI's usual one (one source only).
     #[arg(long, value_name = "FILE")]
     pub(crate) file: Option<PathBuf>,
-}
-
-/// `90s`, `10m`, `1h`: a short duration.
-fn parse_minutes(text: &str) -> Result<std::time::Duration, String> {
-    let (number, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 10m"))?;
-    let seconds = match unit {
-        "" | "s" => number,
-        "m" => number * 60,
-        "h" => number * 3600,
-        _ => return Err(format!("`{text}` is not a duration like 10m")),
-    };
-    Ok(std::time::Duration::from_secs(seconds))
 }
 
 #[derive(Debug, Args)]

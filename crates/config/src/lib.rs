@@ -28,6 +28,7 @@ pub use example::EXAMPLE;
 pub use load::{Override, Sources, load};
 pub use paths::{default_config_path, default_data_dir};
 use subgate_core::{ProviderKind, SecretString};
+pub use units::parse_duration;
 pub use url::Url;
 
 /// The port subgate listens on unless told otherwise.

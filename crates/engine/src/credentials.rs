@@ -12,14 +12,12 @@ use subgate_core::{FailureClass, SecretString};
 use subgate_providers::{Account, Failure, Login, Provider, Rest, Scope, TokenError};
 
 use crate::clock::now_millis;
-use crate::{GatewayError, Inner, import};
+use crate::{GatewayError, Inner, fetch, import};
 
 /// How often the background pass looks for credentials near expiry.
 pub(crate) const REFRESH_EVERY: Duration = Duration::from_mins(1);
 /// The longest a token endpoint may take.
 const REFRESH_TIMEOUT: Duration = Duration::from_secs(30);
-/// The largest token answer read.
-const MAX_TOKEN_BYTES: usize = 256 * 1024;
 
 /// What to renew.
 #[derive(Debug, Clone, Copy)]
@@ -120,38 +118,11 @@ async fn refresh(inner: &Inner, provider: &Provider, account: &Account) -> Resul
             retry_after: None,
             message: "the login holds no refresh token; log in again".to_owned(),
         })?;
-    let exchange = async {
-        let response = provider
-            .transport()
-            .send(request)
+    let (status, headers, body) =
+        fetch::answer(provider, request, (fetch::MAX_SIDE_BYTES, REFRESH_TIMEOUT))
             .await
-            .map_err(|error| TokenError {
-                dead: false,
-                retry_after: None,
-                message: error.to_string(),
-            })?;
-        let (status, headers) = (response.status, response.headers);
-        let body = response
-            .body
-            .collect(MAX_TOKEN_BYTES)
-            .await
-            .map_err(|error| TokenError {
-                dead: false,
-                retry_after: None,
-                message: error.to_string(),
-            })?;
-        provider.read_refresh(account, status, &headers, &body, now_millis())
-    };
-    let refreshed = tokio::time::timeout(REFRESH_TIMEOUT, exchange)
-        .await
-        .map_err(|_elapsed| TokenError {
-            dead: false,
-            retry_after: None,
-            message: format!(
-                "the token endpoint did not answer within {}s",
-                REFRESH_TIMEOUT.as_secs()
-            ),
-        })??;
+            .map_err(|error| TokenError::transient(format!("the token endpoint: {error}")))?;
+    let refreshed = provider.read_refresh(account, status, &headers, &body, now_millis())?;
     if let Some(login) = &refreshed.login {
         store_login(inner, account, login).await;
     }

@@ -4,11 +4,38 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
 use subgate_http::OutboundRequest;
 use subgate_providers::Provider;
 
 /// The largest answer a side request reads (token and login answers).
 pub(crate) const MAX_SIDE_BYTES: usize = 256 * 1024;
+
+/// Sends `request` and reads the whole answer, whatever its status, within
+/// `timeout`: for token endpoints, whose refusals carry what went wrong.
+pub(crate) async fn answer(
+    provider: &Provider,
+    request: OutboundRequest,
+    (max_bytes, timeout): (usize, Duration),
+) -> Result<(StatusCode, HeaderMap, Bytes), String> {
+    let exchange = async {
+        let response = provider
+            .transport()
+            .send(request)
+            .await
+            .map_err(|error| error.to_string())?;
+        let body = response
+            .body
+            .collect(max_bytes)
+            .await
+            .map_err(|error| error.to_string())?;
+        Ok((response.status, response.headers, body))
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_elapsed| format!("it did not answer within {}s", timeout.as_secs()))?
+}
 
 /// Sends `request` with `provider`'s transport and parses a success with
 /// `parse`; `what` names the expected answer in errors.
@@ -19,24 +46,9 @@ pub(crate) async fn fetch<T, E: std::fmt::Display>(
     what: &str,
     parse: impl FnOnce(&[u8]) -> Result<T, E>,
 ) -> Result<T, String> {
-    let (max_bytes, timeout) = limits;
-    let exchange = async {
-        let response = provider
-            .transport()
-            .send(request)
-            .await
-            .map_err(|error| error.to_string())?;
-        if !response.status.is_success() {
-            return Err(format!("it answered {}", response.status));
-        }
-        let body = response
-            .body
-            .collect(max_bytes)
-            .await
-            .map_err(|error| error.to_string())?;
-        parse(&body).map_err(|error| format!("its answer is not {what}: {error}"))
-    };
-    tokio::time::timeout(timeout, exchange)
-        .await
-        .map_err(|_elapsed| format!("it did not answer within {}s", timeout.as_secs()))?
+    let (status, _, body) = answer(provider, request, limits).await?;
+    if !status.is_success() {
+        return Err(format!("it answered {status}"));
+    }
+    parse(&body).map_err(|error| format!("its answer is not {what}: {error}"))
 }

@@ -407,9 +407,11 @@ pub(crate) async fn send(plan: &Plan<'_>, call: Call<'_>) -> Result<InboundRespo
         .credential
         .session()
         .map(|session| session.tokens().generation);
-    let (mut response, mut tool_names) = send_once(provider, account, call.clone()).await?;
+    // Only a login can be renewed and the request sent again.
+    let again = generation.map(|generation| (generation, call.clone()));
+    let (mut response, mut tool_names) = send_once(provider, account, call).await?;
     if response.status == StatusCode::UNAUTHORIZED
-        && let Some(generation) = generation
+        && let Some((generation, call)) = again
     {
         // The upstream no longer takes the login's token (revoked, or it
         // expired early): renew it, unless a refresh already did, and try

@@ -239,7 +239,9 @@ pub(crate) fn write_back(linked: &Linked, login: &Login) -> io::Result<()> {
             if let Some(id_token) = &login.id_token {
                 tokens["id_token"] = json!(id_token);
             }
-            value["last_refresh"] = json!(chrono_now());
+            let now = chrono::DateTime::from_timestamp_millis(crate::clock::now_millis())
+                .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            value["last_refresh"] = json!(now);
         }
         other => {
             return Err(io::Error::other(format!(
@@ -250,16 +252,6 @@ pub(crate) fn write_back(linked: &Linked, login: &Login) -> io::Result<()> {
     let mut bytes = serde_json::to_vec_pretty(&value).map_err(io::Error::other)?;
     bytes.push(b'\n');
     replace_file(&linked.path, &bytes)
-}
-
-fn chrono_now() -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let seconds = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs());
-    chrono::DateTime::from_timestamp(i64::try_from(seconds).unwrap_or(0), 0)
-        .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
 }
 
 /// Writes `bytes` to a temporary file beside `path` with `path`'s

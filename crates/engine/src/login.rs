@@ -281,23 +281,9 @@ pub(crate) async fn exchange(
     provider: &Provider,
     request: subgate_http::OutboundRequest,
 ) -> Result<Login, LoginError> {
-    let ask = async {
-        let response = provider
-            .transport()
-            .send(request)
+    let (status, headers, body) =
+        fetch::answer(provider, request, (fetch::MAX_SIDE_BYTES, EXCHANGE_TIMEOUT))
             .await
-            .map_err(|error| LoginError::Unreachable(error.to_string()))?;
-        let (status, headers) = (response.status, response.headers);
-        let body = response
-            .body
-            .collect(fetch::MAX_SIDE_BYTES)
-            .await
-            .map_err(|error| LoginError::Unreachable(error.to_string()))?;
-        Ok(provider.read_login(status, &headers, &body, now_millis())?)
-    };
-    tokio::time::timeout(EXCHANGE_TIMEOUT, ask)
-        .await
-        .map_err(|_elapsed| {
-            LoginError::Unreachable("the token endpoint did not answer in time".to_owned())
-        })?
+            .map_err(|error| LoginError::Unreachable(format!("the token endpoint: {error}")))?;
+    Ok(provider.read_login(status, &headers, &body, now_millis())?)
 }

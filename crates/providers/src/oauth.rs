@@ -85,13 +85,19 @@ pub struct TokenError {
 }
 
 impl TokenError {
-    /// An answer that could not be read.
-    pub(crate) fn unreadable(what: &str, error: &serde_json::Error) -> Self {
+    /// A failure that says nothing about the credential (the server could
+    /// not be reached, or took too long): try again later.
+    pub fn transient(message: impl Into<String>) -> Self {
         Self {
             dead: false,
             retry_after: None,
-            message: format!("the {what} answer could not be read: {error}"),
+            message: message.into(),
         }
+    }
+
+    /// An answer that could not be read.
+    pub(crate) fn unreadable(what: &str, error: &serde_json::Error) -> Self {
+        Self::transient(format!("the {what} answer could not be read: {error}"))
     }
 
     /// A refusal, read from the usual OAuth error shapes:

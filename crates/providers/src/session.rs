@@ -113,6 +113,16 @@ pub struct Tokens {
     pub generation: u64,
 }
 
+impl Tokens {
+    /// What requests authenticate with: the derived API token where the
+    /// upstream derives one, else the login's access token.
+    pub fn bearer(&self) -> &str {
+        self.api
+            .as_ref()
+            .map_or(self.login.access_token.as_str(), |api| api.token.as_str())
+    }
+}
+
 /// A login in use: the current tokens, and the lock that lets one refresh
 /// run at a time per account.
 #[derive(Debug)]

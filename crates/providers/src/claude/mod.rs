@@ -91,7 +91,7 @@ impl Claude {
         }
         if let Credential::Login(session) = &account.credential
             && let Ok(value) =
-                HeaderValue::try_from(format!("Bearer {}", session.tokens().login.access_token))
+                HeaderValue::try_from(format!("Bearer {}", session.tokens().bearer()))
         {
             headers.insert(http::header::AUTHORIZATION, value);
         }

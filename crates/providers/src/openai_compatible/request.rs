@@ -20,12 +20,9 @@ fn bearer(headers: &mut HeaderMap, account: &Account) {
             }
         }
         Credential::Login(session) => {
-            let tokens = session.tokens();
-            let token = tokens
-                .api
-                .as_ref()
-                .map_or(tokens.login.access_token.as_str(), |api| api.token.as_str());
-            if let Ok(value) = HeaderValue::try_from(format!("Bearer {token}")) {
+            if let Ok(value) =
+                HeaderValue::try_from(format!("Bearer {}", session.tokens().bearer()))
+            {
                 headers.insert(AUTHORIZATION, value);
             }
         }
