@@ -58,8 +58,18 @@ pub(crate) enum Command {
     /// `claude` (Claude Pro/Max): a browser on this machine returns to a
     /// loopback callback; with `--no-browser`, open the printed link
     /// anywhere, approve, and paste the code the page shows
-    /// (`CODE#STATE`). Logging in again to the same account updates it.
-    /// A running `subgate serve` uses new accounts after a restart.
+    /// (`CODE#STATE`).
+    ///
+    /// `codex` (ChatGPT Plus/Pro/Team): a browser on this machine returns
+    /// to port 1455, the port Codex's login allows; with `--no-browser`,
+    /// open the printed page anywhere and enter the printed code (device
+    /// login; enable it in ChatGPT's security settings if it is refused).
+    ///
+    /// `copilot` (GitHub Copilot): open the printed GitHub page anywhere and
+    /// enter the printed code.
+    ///
+    /// Logging in again to the same account updates it. A running `subgate
+    /// serve` uses new accounts after a restart.
     Login(LoginArgs),
     /// Adopt the logins the official CLIs keep on this machine.
     ///
@@ -82,15 +92,15 @@ pub(crate) enum Command {
 
 #[derive(Debug, Args)]
 pub(crate) struct LoginArgs {
-    /// The subscription: `claude`, or the name of a provider entry of
-    /// that kind.
+    /// The subscription: `claude`, `codex` or `copilot`, or the name of a
+    /// provider entry of one of those kinds.
     #[arg(value_name = "PROVIDER")]
     pub(crate) provider: String,
-    /// The account's name [default: its email].
+    /// The account's name [default: its email, else its user name].
     #[arg(long)]
     pub(crate) name: Option<String>,
-    /// Print a link to open on any machine and paste back the code,
-    /// instead of waiting for a browser on this one.
+    /// Log in from a browser on any machine (paste the code back, or enter
+    /// a code on the provider's page) instead of one on this machine.
     #[arg(long)]
     pub(crate) no_browser: bool,
     /// The loopback port the browser returns to [default: the provider's].

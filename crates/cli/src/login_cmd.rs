@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use subgate_engine::{Engine, ImportSource, LoginError, Saved};
+use subgate_providers::LoginMethod;
 
 use crate::args::{ImportArgs, LoginArgs};
 use crate::models_cmd::with_engine;
@@ -13,10 +14,18 @@ use crate::models_cmd::with_engine;
 pub(crate) fn login(config_file: Option<PathBuf>, args: &LoginArgs) -> Result<()> {
     let saved = with_engine(config_file, async |engine| {
         let entry = engine.login_entry(&args.provider)?.clone();
-        let saved = if args.no_browser {
-            paste_login(engine, &entry, args).await?
-        } else {
-            browser_login(engine, &entry, args).await?
+        let methods = engine.login_provider(&entry)?.login_methods();
+        // The provider's preferred way, or the first that needs no browser
+        // here.
+        let method = methods
+            .iter()
+            .copied()
+            .find(|method| !args.no_browser || *method != LoginMethod::Browser)
+            .ok_or_else(|| anyhow!("provider `{}` has no login", entry.name))?;
+        let saved = match method {
+            LoginMethod::Browser => browser_login(engine, &entry, args).await?,
+            LoginMethod::Paste => paste_login(engine, &entry, args).await?,
+            LoginMethod::Device => device_login(engine, &entry, args).await?,
         };
         Ok(saved)
     })?;
@@ -102,6 +111,30 @@ async fn paste_login(
     Ok(engine
         .finish_login(state, code, args.name.as_deref())
         .await?)
+}
+
+async fn device_login(
+    engine: &Engine,
+    entry: &subgate_config::ProviderConfig,
+    args: &LoginArgs,
+) -> Result<Saved> {
+    let start = engine.begin_device_login(entry).await?;
+    let mut err = std::io::stderr().lock();
+    writeln!(
+        err,
+        "To log in to {}, open\n\n  {}\n\nand enter the code\n\n  {}\n",
+        entry.name, start.verification_uri, start.user_code
+    )?;
+    drop(err);
+    if !args.no_browser {
+        open_browser(&start.verification_uri);
+    }
+    Ok(waiting(
+        "Waiting for approval",
+        args.timeout,
+        engine.finish_device_login(entry, &start, args.name.as_deref()),
+    )
+    .await??)
 }
 
 async fn read_line() -> Result<String> {

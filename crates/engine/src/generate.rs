@@ -277,7 +277,7 @@ impl Engine {
     ) -> Result<Reply, GatewayError> {
         let provider = &self.inner.providers[target.provider];
         let account = &provider.accounts()[slot];
-        let upstream = provider.dialect_for(request.dialect);
+        let upstream = provider.dialect_for(request.dialect, &target.upstream_model);
         meter.route(
             provider.name(),
             &account.id,

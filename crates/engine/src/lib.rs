@@ -119,9 +119,6 @@ async fn build_providers(
         };
         match built {
             Ok(provider) => providers.push(provider),
-            Err(BuildError::Unsupported(kind)) => {
-                tracing::warn!(provider = %entry.name, "`{kind}` logins are stored but this build cannot serve them yet.");
-            }
             Err(source) => {
                 return Err(StartError::Provider {
                     name: entry.name.clone(),

@@ -7,9 +7,10 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use subgate_auth::{DeviceError, DevicePoll};
 use subgate_config::ProviderConfig;
 use subgate_core::{ProviderKind, SecretString, expose};
-use subgate_providers::{Login, LoginMethod, Provider, TokenError};
+use subgate_providers::{DeviceGrant, DeviceStart, Login, LoginMethod, Provider, TokenError};
 use subgate_store::{NewAccount, OAuthFlowRow, StoreError};
 
 use crate::clock::now_millis;
@@ -64,6 +65,12 @@ pub enum LoginError {
     /// The flow is unknown or too old.
     #[error("this login expired or was already used; start again")]
     Expired,
+    /// A device code expired before the user approved it.
+    #[error("the code expired before the login was approved; start again")]
+    CodeExpired,
+    /// The user refused the login.
+    #[error("the login was refused: {0}")]
+    Denied(String),
     /// The pasted text is not `CODE#STATE`.
     #[error("that is not the code the login page shows (it looks like `CODE#STATE`)")]
     BadCode,
@@ -199,6 +206,79 @@ impl Engine {
                 method: "browser",
             })?;
         let login = exchange(&provider, request).await?;
+        let login = identified(&provider, login).await?;
+        Ok(self.save_login(entry, login, name).await?)
+    }
+
+    /// Starts a device login: the code the user enters, and where.
+    pub async fn begin_device_login(
+        &self,
+        entry: &ProviderConfig,
+    ) -> Result<DeviceStart, LoginError> {
+        let provider = self.login_provider(entry)?;
+        let request = provider
+            .device_start_request()
+            .ok_or_else(|| LoginError::Unsupported {
+                provider: entry.name.clone(),
+                method: LoginMethod::Device.as_str(),
+            })?;
+        let (status, _, body) = side_request(&provider, request).await?;
+        Ok(provider.read_device_start(status, &body)?)
+    }
+
+    /// Waits for the user to approve a device login (polling as the
+    /// provider asks, until the code expires), then saves the account.
+    /// A poll that fails in passing (the server unreachable, or busy) is
+    /// retried at the next interval.
+    pub async fn finish_device_login(
+        &self,
+        entry: &ProviderConfig,
+        start: &DeviceStart,
+        name: Option<&str>,
+    ) -> Result<Saved, LoginError> {
+        let provider = self.login_provider(entry)?;
+        let deadline = tokio::time::Instant::now() + start.expires_in;
+        let grant = subgate_auth::poll_device(start.interval, deadline, || async {
+            let Some(request) = provider.device_poll_request(start) else {
+                return Err(DeviceError::Failed(LoginError::Unsupported {
+                    provider: entry.name.clone(),
+                    method: LoginMethod::Device.as_str(),
+                }));
+            };
+            let Ok((status, _, body)) = side_request(&provider, request).await else {
+                return Ok(DevicePoll::Pending);
+            };
+            match provider.read_device_poll(status, &body) {
+                Err(DeviceError::Failed(error)) if !error.dead => Ok(DevicePoll::Pending),
+                Err(DeviceError::Failed(error)) => Err(DeviceError::Failed(error.into())),
+                Err(DeviceError::Expired) => Err(DeviceError::Expired),
+                Err(DeviceError::Denied(why)) => Err(DeviceError::Denied(why)),
+                Ok(poll) => Ok(poll),
+            }
+        })
+        .await
+        .map_err(|error| match error {
+            DeviceError::Expired => LoginError::CodeExpired,
+            DeviceError::Denied(why) => LoginError::Denied(why),
+            DeviceError::Failed(error) => error,
+        })?;
+        let login = match grant {
+            DeviceGrant::Login(login) => *login,
+            DeviceGrant::Code {
+                code,
+                verifier,
+                redirect_uri,
+            } => {
+                let request = provider
+                    .exchange_request(&code, "", &verifier, &redirect_uri)
+                    .ok_or_else(|| LoginError::Unsupported {
+                        provider: entry.name.clone(),
+                        method: LoginMethod::Device.as_str(),
+                    })?;
+                exchange(&provider, request).await?
+            }
+        };
+        let login = identified(&provider, login).await?;
         Ok(self.save_login(entry, login, name).await?)
     }
 
@@ -276,14 +356,32 @@ impl Engine {
     }
 }
 
+/// Sends one request of a login to the provider's auth server.
+async fn side_request(
+    provider: &Provider,
+    request: subgate_http::OutboundRequest,
+) -> Result<(http::StatusCode, http::HeaderMap, bytes::Bytes), LoginError> {
+    let host = request.url.host_str().unwrap_or_default().to_owned();
+    fetch::answer(provider, request, (fetch::MAX_SIDE_BYTES, EXCHANGE_TIMEOUT))
+        .await
+        .map_err(|error| LoginError::Unreachable(format!("{host}: {error}")))
+}
+
 /// Sends a code exchange and reads the login out of the answer.
-pub(crate) async fn exchange(
+async fn exchange(
     provider: &Provider,
     request: subgate_http::OutboundRequest,
 ) -> Result<Login, LoginError> {
-    let (status, headers, body) =
-        fetch::answer(provider, request, (fetch::MAX_SIDE_BYTES, EXCHANGE_TIMEOUT))
-            .await
-            .map_err(|error| LoginError::Unreachable(format!("the token endpoint: {error}")))?;
+    let (status, headers, body) = side_request(provider, request).await?;
     Ok(provider.read_login(status, &headers, &body, now_millis())?)
+}
+
+/// Names the account a fresh login belongs to, for providers whose tokens
+/// do not say (GitHub asks its user endpoint).
+async fn identified(provider: &Provider, login: Login) -> Result<Login, LoginError> {
+    let Some(request) = provider.identity_request(&login) else {
+        return Ok(login);
+    };
+    let (status, _, body) = side_request(provider, request).await?;
+    Ok(provider.read_identity(login, status, &body)?)
 }

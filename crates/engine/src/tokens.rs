@@ -31,8 +31,8 @@ impl Engine {
         let targets = self.resolve_model(&head.model).await?;
         let target = &targets[0];
         let provider = &self.inner.providers[target.provider];
-        let upstream = provider.dialect_for(client);
         let model = target.upstream_model.as_str();
+        let upstream = provider.dialect_for(client, model);
         // The first account that is not resting; with none, the count is
         // estimated here rather than refused.
         let order = self.inner.pools[target.provider].order(

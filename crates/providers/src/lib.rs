@@ -9,7 +9,9 @@
 mod account;
 mod anthropic;
 mod claude;
+mod codex;
 mod common;
+mod copilot;
 mod gemini;
 mod kimi;
 mod logins;
@@ -60,6 +62,8 @@ enum Kind {
     Gemini(gemini::Gemini),
     Kimi(kimi::Kimi),
     Claude(claude::Claude),
+    Codex(codex::Codex),
+    Copilot(copilot::Copilot),
 }
 
 /// A request ready to send, and what the answer needs undone.
@@ -97,9 +101,6 @@ pub enum BuildError {
     /// The HTTP client could not be built.
     #[error(transparent)]
     Transport(#[from] TransportError),
-    /// This build cannot serve the kind yet.
-    #[error("`{0}` accounts are not supported by this build yet")]
-    Unsupported(ProviderKind),
 }
 
 /// One generation request, as the engine hands it to a provider.
@@ -144,9 +145,8 @@ impl Provider {
             ProviderKind::Gemini => Kind::Gemini(gemini::Gemini::new(config)),
             ProviderKind::Kimi => Kind::Kimi(kimi::Kimi::new(config)),
             ProviderKind::Claude => Kind::Claude(claude::Claude::new(config)),
-            ProviderKind::Codex | ProviderKind::Copilot => {
-                return Err(BuildError::Unsupported(config.kind));
-            }
+            ProviderKind::Codex => Kind::Codex(codex::Codex::new(config)),
+            ProviderKind::Copilot => Kind::Copilot(copilot::Copilot::new(config)),
         };
         let dialects = match config.kind {
             ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => config
@@ -160,7 +160,13 @@ impl Provider {
             ProviderKind::Anthropic | ProviderKind::Claude => vec![Dialect::Anthropic],
             ProviderKind::Gemini => vec![Dialect::Gemini],
             ProviderKind::Kimi => vec![Dialect::OpenAiChat],
-            ProviderKind::Codex | ProviderKind::Copilot => Vec::new(),
+            ProviderKind::Codex => vec![Dialect::OpenAiResponses],
+            // Per model (see `dialect_for`); these are the fallbacks.
+            ProviderKind::Copilot => vec![
+                Dialect::OpenAiChat,
+                Dialect::OpenAiResponses,
+                Dialect::Anthropic,
+            ],
         };
         let builtin_models = match config.kind {
             ProviderKind::OpenAiCompatible => config
@@ -170,7 +176,8 @@ impl Provider {
             ProviderKind::Anthropic | ProviderKind::Claude => anthropic::MODELS,
             ProviderKind::Gemini => gemini::MODELS,
             ProviderKind::Kimi => kimi::MODELS,
-            ProviderKind::Codex | ProviderKind::Copilot => &[],
+            ProviderKind::Codex => codex::MODELS,
+            ProviderKind::Copilot => copilot::MODELS,
         };
         Ok(Self {
             name: config.name.clone(),
@@ -181,7 +188,8 @@ impl Provider {
             models: config.models.clone(),
             builtin_models,
             stream_usage: config.stream_usage,
-            always_stream: config.always_stream,
+            // The Codex backend only streams.
+            always_stream: config.always_stream || config.kind == ProviderKind::Codex,
             max_event_bytes: config.limits.max_event_bytes,
             transport,
         })
@@ -201,6 +209,8 @@ impl Provider {
             Kind::Gemini(_) => ProviderKind::Gemini,
             Kind::Kimi(_) => ProviderKind::Kimi,
             Kind::Claude(_) => ProviderKind::Claude,
+            Kind::Codex(_) => ProviderKind::Codex,
+            Kind::Copilot(_) => ProviderKind::Copilot,
         }
     }
 
@@ -211,13 +221,17 @@ impl Provider {
     }
 
     /// The dialect to talk to the upstream in for a client speaking
-    /// `client`: the same when the upstream speaks it (a pass-through).
-    pub fn dialect_for(&self, client: Dialect) -> Dialect {
-        let dialects = self.dialects();
+    /// `client` about `model`: the same when the upstream speaks it for
+    /// that model (a pass-through), else the model's first.
+    pub fn dialect_for(&self, client: Dialect, model: &str) -> Dialect {
+        let dialects = match &self.kind {
+            Kind::Copilot(upstream) => upstream.dialects(model),
+            _ => self.dialects.clone(),
+        };
         if dialects.contains(&client) {
             client
         } else {
-            dialects[0]
+            dialects.first().copied().unwrap_or(self.dialects[0])
         }
     }
 
@@ -245,7 +259,9 @@ impl Provider {
             Kind::Anthropic(_) | Kind::Claude(_) => model.starts_with(anthropic::FAMILY),
             Kind::Gemini(_) => model.starts_with(gemini::FAMILY),
             Kind::Kimi(_) => model.starts_with(kimi::FAMILY),
-            Kind::OpenAiCompatible(_) => false,
+            Kind::Codex(_) => model.starts_with(codex::FAMILY),
+            // Copilot serves several families; its catalog decides.
+            Kind::OpenAiCompatible(_) | Kind::Copilot(_) => false,
         }
     }
 
@@ -307,6 +323,12 @@ impl Provider {
                 upstream.post(account, "chat/completions", call.body)
             }
             (Kind::Kimi(upstream), _) => upstream.chat_request(account, call.body),
+            (Kind::Codex(upstream), _) => {
+                upstream.responses_request(account, call.body, call.client_headers)
+            }
+            (Kind::Copilot(upstream), dialect) => {
+                upstream.generate_request(account, dialect, call.body)
+            }
         };
         request.into()
     }
@@ -335,7 +357,8 @@ impl Provider {
             }
             Kind::Claude(upstream) => Some(upstream.count_request(account, body, client_headers)),
             Kind::Gemini(upstream) => Some(upstream.count_request(account, model, body)),
-            Kind::OpenAiCompatible(_) | Kind::OpenAi(_) | Kind::Kimi(_) => None,
+            Kind::Copilot(upstream) => upstream.count_request(account, model, body),
+            Kind::OpenAiCompatible(_) | Kind::OpenAi(_) | Kind::Kimi(_) | Kind::Codex(_) => None,
         }
     }
 
@@ -349,6 +372,8 @@ impl Provider {
             Kind::Claude(upstream) => upstream.models_request(account),
             Kind::Gemini(upstream) => upstream.models_request(account),
             Kind::Kimi(upstream) => upstream.models_request(account),
+            Kind::Codex(upstream) => upstream.models_request(account),
+            Kind::Copilot(upstream) => upstream.models_request(account),
         }
     }
 
@@ -360,6 +385,8 @@ impl Provider {
             }
             Kind::Anthropic(_) | Kind::Claude(_) => anthropic::parse_models(body),
             Kind::Gemini(_) => gemini::parse_models(body),
+            Kind::Codex(_) => codex::parse_models(body),
+            Kind::Copilot(upstream) => upstream.parse_models(body),
         }
     }
 
@@ -381,6 +408,8 @@ impl Provider {
             Kind::Claude(_) => claude::classify_failure(status, headers, now),
             Kind::Gemini(_) => gemini::classify_failure(status, headers, body),
             Kind::Kimi(_) => kimi::classify_failure(status, headers, body),
+            Kind::Codex(_) => codex::classify_failure(status, headers, body, now),
+            Kind::Copilot(_) => copilot::classify_failure(status, headers, body, now),
         }
     }
 
@@ -392,9 +421,10 @@ impl Provider {
                 openai_compatible::quota_from_headers(headers, now)
             }
             Kind::Anthropic(_) => anthropic::quota_from_headers(headers),
+            Kind::Codex(_) => codex::quota_from_headers(headers),
             // The unified headers carry no numbers while allowed; the usage
-            // endpoint does.
-            Kind::Gemini(_) | Kind::Kimi(_) | Kind::Claude(_) => return None,
+            // endpoints do.
+            Kind::Gemini(_) | Kind::Kimi(_) | Kind::Claude(_) | Kind::Copilot(_) => return None,
         };
         (!quota.windows.is_empty()).then_some(quota)
     }
@@ -405,6 +435,8 @@ impl Provider {
         match &self.kind {
             Kind::Kimi(upstream) => Some(upstream.usage_request(account)),
             Kind::Claude(upstream) => Some(upstream.usage_request(account)),
+            Kind::Codex(upstream) => Some(upstream.usage_request(account)),
+            Kind::Copilot(upstream) => upstream.usage_request(account),
             Kind::OpenAiCompatible(_) | Kind::OpenAi(_) | Kind::Anthropic(_) | Kind::Gemini(_) => {
                 None
             }
@@ -416,6 +448,8 @@ impl Provider {
         match &self.kind {
             Kind::Kimi(_) => kimi::parse_usage(body),
             Kind::Claude(_) => claude::parse_usage(body),
+            Kind::Codex(_) => codex::parse_usage(body),
+            Kind::Copilot(_) => copilot::parse_usage(body),
             Kind::OpenAiCompatible(_) | Kind::OpenAi(_) | Kind::Anthropic(_) | Kind::Gemini(_) => {
                 Ok(Quota::default())
             }
@@ -435,6 +469,8 @@ impl Provider {
             Kind::Claude(upstream) => secrets.extend(upstream.header_secrets().map(owned)),
             Kind::Gemini(upstream) => secrets.extend(upstream.header_secrets().map(owned)),
             Kind::Kimi(upstream) => secrets.extend(upstream.header_secrets().map(owned)),
+            Kind::Codex(upstream) => secrets.extend(upstream.header_secrets().map(owned)),
+            Kind::Copilot(upstream) => secrets.extend(upstream.header_secrets().map(owned)),
         }
         secrets
     }

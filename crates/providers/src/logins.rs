@@ -3,22 +3,26 @@
 //! sends the requests and stores what comes back before using it.
 
 use http::{HeaderMap, StatusCode};
+use subgate_auth::{DeviceError, DevicePoll};
 use subgate_config::Url;
 use subgate_http::OutboundRequest;
 
-use crate::oauth::{CallbackSpec, LoginMethod, TokenError};
+use crate::oauth::{CallbackSpec, DeviceGrant, DeviceStart, LoginMethod, TokenError};
 use crate::session::Login;
 use crate::verdict::retry_after;
-use crate::{Account, Kind, Provider, Refreshed, claude};
+use crate::{Account, Kind, Provider, Refreshed, claude, codex, copilot};
 
 /// How long before expiry a credential is refreshed.
 pub const REFRESH_MARGIN_MS: i64 = 5 * 60 * 1000;
 
 impl Provider {
-    /// The ways this provider's accounts can log in; empty for API keys.
+    /// The ways this provider's accounts can log in, the preferred first;
+    /// empty for API keys.
     pub fn login_methods(&self) -> &'static [LoginMethod] {
         match &self.kind {
             Kind::Claude(_) => &[LoginMethod::Browser, LoginMethod::Paste],
+            Kind::Codex(_) => &[LoginMethod::Browser, LoginMethod::Device],
+            Kind::Copilot(_) => &[LoginMethod::Device],
             Kind::OpenAiCompatible(_)
             | Kind::OpenAi(_)
             | Kind::Anthropic(_)
@@ -31,7 +35,9 @@ impl Provider {
     pub fn callback(&self) -> Option<CallbackSpec> {
         match &self.kind {
             Kind::Claude(_) => Some(claude::CALLBACK),
-            Kind::OpenAiCompatible(_)
+            Kind::Codex(_) => Some(codex::CALLBACK),
+            Kind::Copilot(_)
+            | Kind::OpenAiCompatible(_)
             | Kind::OpenAi(_)
             | Kind::Anthropic(_)
             | Kind::Gemini(_)
@@ -53,7 +59,15 @@ impl Provider {
                 state,
                 redirect_uri,
             )),
-            Kind::OpenAiCompatible(_)
+            Kind::Codex(codex) => {
+                let redirect = redirect_uri?;
+                Some((
+                    codex.endpoints.authorize_url(challenge, state, redirect),
+                    redirect.to_owned(),
+                ))
+            }
+            Kind::Copilot(_)
+            | Kind::OpenAiCompatible(_)
             | Kind::OpenAi(_)
             | Kind::Anthropic(_)
             | Kind::Gemini(_)
@@ -76,7 +90,13 @@ impl Provider {
                 verifier,
                 redirect_uri,
             )),
-            Kind::OpenAiCompatible(_)
+            Kind::Codex(codex) => Some(codex.endpoints.exchange_request(
+                code,
+                verifier,
+                redirect_uri,
+            )),
+            Kind::Copilot(_)
+            | Kind::OpenAiCompatible(_)
             | Kind::OpenAi(_)
             | Kind::Anthropic(_)
             | Kind::Gemini(_)
@@ -103,43 +123,159 @@ impl Provider {
         previous: Option<&Login>,
         now: i64,
     ) -> Result<Login, TokenError> {
+        let wait = retry_after(headers);
         match &self.kind {
-            Kind::Claude(_) => {
-                claude::read_tokens(status, retry_after(headers), body, previous, now)
-            }
-            Kind::OpenAiCompatible(_)
+            Kind::Claude(_) => claude::read_tokens(status, wait, body, previous, now),
+            Kind::Codex(_) => codex::read_tokens(status, wait, body, previous, now),
+            Kind::Copilot(_)
+            | Kind::OpenAiCompatible(_)
             | Kind::OpenAi(_)
             | Kind::Anthropic(_)
             | Kind::Gemini(_)
-            | Kind::Kimi(_) => Err(TokenError {
-                dead: true,
-                retry_after: None,
-                message: format!("`{}` has no login", self.name),
-            }),
+            | Kind::Kimi(_) => Err(self.no_login()),
         }
     }
 
-    /// Whether the account's credential should be refreshed before use:
-    /// it expires within [`REFRESH_MARGIN_MS`] of `now`.
+    fn no_login(&self) -> TokenError {
+        TokenError {
+            dead: true,
+            retry_after: None,
+            message: format!("`{}` has no such login", self.name),
+        }
+    }
+
+    /// The request that starts a device login.
+    pub fn device_start_request(&self) -> Option<OutboundRequest> {
+        match &self.kind {
+            Kind::Codex(codex) => Some(codex.endpoints.device_start_request()),
+            Kind::Copilot(copilot) => Some(copilot.endpoints.device_start_request()),
+            Kind::Claude(_)
+            | Kind::OpenAiCompatible(_)
+            | Kind::OpenAi(_)
+            | Kind::Anthropic(_)
+            | Kind::Gemini(_)
+            | Kind::Kimi(_) => None,
+        }
+    }
+
+    /// Reads the answer to [`Self::device_start_request`].
+    pub fn read_device_start(
+        &self,
+        status: StatusCode,
+        body: &[u8],
+    ) -> Result<DeviceStart, TokenError> {
+        match &self.kind {
+            Kind::Codex(codex) => codex.endpoints.read_device_start(status, body),
+            Kind::Copilot(_) => copilot::Endpoints::read_device_start(status, body),
+            Kind::Claude(_)
+            | Kind::OpenAiCompatible(_)
+            | Kind::OpenAi(_)
+            | Kind::Anthropic(_)
+            | Kind::Gemini(_)
+            | Kind::Kimi(_) => Err(self.no_login()),
+        }
+    }
+
+    /// One poll of a started device login.
+    pub fn device_poll_request(&self, start: &DeviceStart) -> Option<OutboundRequest> {
+        match &self.kind {
+            Kind::Codex(codex) => Some(codex.endpoints.device_poll_request(start)),
+            Kind::Copilot(copilot) => Some(copilot.endpoints.device_poll_request(start)),
+            Kind::Claude(_)
+            | Kind::OpenAiCompatible(_)
+            | Kind::OpenAi(_)
+            | Kind::Anthropic(_)
+            | Kind::Gemini(_)
+            | Kind::Kimi(_) => None,
+        }
+    }
+
+    /// Reads the answer to [`Self::device_poll_request`].
+    pub fn read_device_poll(
+        &self,
+        status: StatusCode,
+        body: &[u8],
+    ) -> Result<DevicePoll<DeviceGrant>, DeviceError<TokenError>> {
+        match &self.kind {
+            Kind::Codex(codex) => codex.endpoints.read_device_poll(status, body),
+            Kind::Copilot(_) => copilot::Endpoints::read_device_poll(status, body),
+            Kind::Claude(_)
+            | Kind::OpenAiCompatible(_)
+            | Kind::OpenAi(_)
+            | Kind::Anthropic(_)
+            | Kind::Gemini(_)
+            | Kind::Kimi(_) => Err(DeviceError::Failed(self.no_login())),
+        }
+    }
+
+    /// A request that names the account a fresh login belongs to, for
+    /// logins whose token does not say (GitHub's).
+    pub fn identity_request(&self, login: &Login) -> Option<OutboundRequest> {
+        match &self.kind {
+            Kind::Copilot(copilot) => Some(
+                copilot
+                    .endpoints
+                    .user_request(&login.access_token, copilot.editor_headers(false)),
+            ),
+            Kind::Claude(_)
+            | Kind::Codex(_)
+            | Kind::OpenAiCompatible(_)
+            | Kind::OpenAi(_)
+            | Kind::Anthropic(_)
+            | Kind::Gemini(_)
+            | Kind::Kimi(_) => None,
+        }
+    }
+
+    /// Reads the answer to [`Self::identity_request`] into the login.
+    pub fn read_identity(
+        &self,
+        login: Login,
+        status: StatusCode,
+        body: &[u8],
+    ) -> Result<Login, TokenError> {
+        match &self.kind {
+            Kind::Copilot(_) => copilot::read_user(status, body, login),
+            Kind::Claude(_)
+            | Kind::Codex(_)
+            | Kind::OpenAiCompatible(_)
+            | Kind::OpenAi(_)
+            | Kind::Anthropic(_)
+            | Kind::Gemini(_)
+            | Kind::Kimi(_) => Ok(login),
+        }
+    }
+
+    /// Whether the account's credential should be renewed before use: the
+    /// login expires within [`REFRESH_MARGIN_MS`] of `now`, or (Copilot) the
+    /// API token is missing or due for renewal.
     pub fn needs_refresh(&self, account: &Account, now: i64) -> bool {
         let Some(session) = account.credential.session() else {
             return false;
         };
         let tokens = session.tokens();
+        if let Kind::Copilot(_) = &self.kind {
+            return tokens.api.as_ref().is_none_or(|api| api.refresh_at <= now);
+        }
         tokens
             .login
             .expires_at
             .is_some_and(|expires| expires - REFRESH_MARGIN_MS <= now)
     }
 
-    /// A request that renews the account's credential, if it can be renewed.
+    /// A request that renews the account's credential, if it can be renewed:
+    /// a refresh-token grant, or (Copilot) a new API token.
     pub fn refresh_request(&self, account: &Account) -> Option<OutboundRequest> {
         let tokens = account.credential.session()?.tokens();
+        let refresh = tokens.login.refresh_token.as_deref();
         match &self.kind {
-            Kind::Claude(claude) => {
-                let refresh = tokens.login.refresh_token.as_deref()?;
-                Some(claude.endpoints.refresh_request(refresh))
-            }
+            Kind::Claude(claude) => Some(claude.endpoints.refresh_request(refresh?)),
+            Kind::Codex(codex) => Some(codex.endpoints.refresh_request(refresh?)),
+            Kind::Copilot(copilot) => Some(
+                copilot
+                    .endpoints
+                    .token_request(&tokens.login.access_token, copilot.editor_headers(false)),
+            ),
             Kind::OpenAiCompatible(_)
             | Kind::OpenAi(_)
             | Kind::Anthropic(_)
@@ -157,6 +293,13 @@ impl Provider {
         body: &[u8],
         now: i64,
     ) -> Result<Refreshed, TokenError> {
+        if let Kind::Copilot(_) = &self.kind {
+            let api = copilot::read_api_token(status, retry_after(headers), body, now)?;
+            return Ok(Refreshed {
+                login: None,
+                api: Some(api),
+            });
+        }
         let previous = account.credential.session().map(|session| session.tokens());
         let login = self.read_tokens(
             status,

@@ -11,6 +11,8 @@
 mod api;
 mod cli;
 mod clients;
+mod codex;
+mod copilot;
 mod errors;
 mod matrix;
 mod passthrough;

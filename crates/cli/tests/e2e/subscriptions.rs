@@ -23,8 +23,17 @@ fn claude_config(mock: &MockUpstream) -> String {
     )
 }
 
+/// A config with one subscription entry of `kind` on `mock`.
+pub(crate) fn subscription_config(kind: &str, mock: &MockUpstream) -> String {
+    format!(
+        "[[providers]]\nkind = \"{kind}\"\nbase_url = \"{}\"\nauth_url = \"{}\"\n",
+        mock.url(),
+        mock.auth_url()
+    )
+}
+
 /// `--config` and the data directory of a test gateway, for the CLI.
-fn cli_env(gateway: &TestGateway) -> (PathBuf, String) {
+pub(crate) fn cli_env(gateway: &TestGateway) -> (PathBuf, String) {
     let data = gateway.data_dir();
     let config = data.parent().unwrap().join("config.toml");
     (config, data.display().to_string())
@@ -46,12 +55,22 @@ fn claude_code_file(dir: &Path, mock: &MockUpstream) -> PathBuf {
 }
 
 async fn import(gateway: &TestGateway, home: &Path, file: &Path) -> String {
+    import_from(gateway, home, "claude-code", file).await
+}
+
+/// `subgate import SOURCE --file FILE`; returns what it printed.
+pub(crate) async fn import_from(
+    gateway: &TestGateway,
+    home: &Path,
+    source: &str,
+    file: &Path,
+) -> String {
     let (config, data) = cli_env(gateway);
     let (status, out, err) = run(
         home,
         &[
             "import",
-            "claude-code",
+            source,
             "--file",
             file.to_str().unwrap(),
             "--config",
@@ -66,28 +85,36 @@ async fn import(gateway: &TestGateway, home: &Path, file: &Path) -> String {
 
 /// One request per client dialect; each must be answered.
 async fn every_dialect(gateway: &TestGateway) {
-    let model = "claude-sonnet-4-5";
+    every_dialect_for(gateway, "claude-sonnet-4-5", "claude").await;
+}
+
+/// One request per client dialect for `model`; each must be answered by
+/// `provider`.
+pub(crate) async fn every_dialect_for(gateway: &TestGateway, model: &str, provider: &str) {
     let requests = [
         (
-            "/v1/chat/completions",
+            "/v1/chat/completions".to_owned(),
             json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}),
         ),
-        ("/v1/responses", json!({"model": model, "input": "hi"})),
         (
-            "/v1/messages",
+            "/v1/responses".to_owned(),
+            json!({"model": model, "input": "hi"}),
+        ),
+        (
+            "/v1/messages".to_owned(),
             json!({"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}),
         ),
         (
-            "/v1beta/models/claude-sonnet-4-5:generateContent",
+            format!("/v1beta/models/{model}:generateContent"),
             json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}),
         ),
     ];
     for (path, body) in requests {
-        let (status, headers, bytes) = post_json(&gateway.url(path), &body).await;
+        let (status, headers, bytes) = post_json(&gateway.url(&path), &body).await;
         let text = String::from_utf8_lossy(&bytes);
-        assert_eq!(status, 200, "{path}: {text}");
-        assert!(text.contains("Hello"), "{path}: {text}");
-        assert_eq!(headers["x-subgate-provider"], "claude");
+        assert_eq!(status, 200, "{model} {path}: {text}");
+        assert!(text.contains("Hello"), "{model} {path}: {text}");
+        assert_eq!(headers["x-subgate-provider"], provider);
     }
 }
 
@@ -202,7 +229,7 @@ async fn claude_fails_over_when_one_subscription_window_is_used_up() {
 }
 
 /// Reads stderr lines until one holds a URL; returns it.
-async fn printed_url(
+pub(crate) async fn printed_url(
     lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
 ) -> String {
     loop {

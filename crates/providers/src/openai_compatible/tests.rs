@@ -78,7 +78,7 @@ fn openai_speaks_both_apis_and_compatible_servers_one() {
     let compatible = Provider::from_config(&config(&[])).unwrap();
     assert_eq!(compatible.dialects(), [subgate_core::Dialect::OpenAiChat]);
     assert_eq!(
-        compatible.dialect_for(subgate_core::Dialect::Anthropic),
+        compatible.dialect_for(subgate_core::Dialect::Anthropic, "gpt-4o"),
         subgate_core::Dialect::OpenAiChat
     );
     let mut openai = config(&["sk"]);
@@ -89,11 +89,11 @@ fn openai_speaks_both_apis_and_compatible_servers_one() {
     ];
     let openai = Provider::from_config(&openai).unwrap();
     assert_eq!(
-        openai.dialect_for(subgate_core::Dialect::OpenAiChat),
+        openai.dialect_for(subgate_core::Dialect::OpenAiChat, "gpt-4o"),
         subgate_core::Dialect::OpenAiChat
     );
     assert_eq!(
-        openai.dialect_for(subgate_core::Dialect::Gemini),
+        openai.dialect_for(subgate_core::Dialect::Gemini, "gpt-4o"),
         subgate_core::Dialect::OpenAiResponses
     );
     assert!(openai.chat_upstream().max_completion_tokens);
