@@ -50,7 +50,8 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show the accounts and their state, or clear an account's rests.
+    /// Show the accounts and their state; enable, disable, remove or renew
+    /// a login; clear an account's rests.
     #[command(subcommand)]
     Accounts(AccountsCommand),
     /// Log in to a subscription and keep the login as an account.
@@ -86,6 +87,13 @@ pub(crate) enum Command {
     /// only for a login the CLI no longer uses. GitHub tokens do not
     /// rotate; Copilot logins are always copied.
     Import(ImportArgs),
+    /// Remove a login: the same as `subgate accounts remove NAME`.
+    ///
+    /// Deletes the account's stored login and its health from the
+    /// database. For a linked import the CLI's own file is left untouched,
+    /// so that CLI stays logged in. A running `subgate serve` stops using
+    /// the account after a restart.
+    Logout(AccountArg),
     /// Print the version.
     Version,
 }
@@ -156,31 +164,83 @@ pub(crate) enum ConfigCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AccountsCommand {
-    /// Show every configured account: its state, when a rest ends, its
-    /// tightest quota window and why it rests.
+    /// Show every account: its state, when its login expires, when a rest
+    /// ends, its tightest quota window and why it rests.
     ///
-    /// An account rests after the upstream refused it (rate limited, quota
-    /// used up, credential rejected, failing) and is not used until the
-    /// rest ends. A rest on one model only shows as e.g.
-    /// `cooling_down (model gpt-4o)`. Rests are read from the database, so
-    /// this shows those of a running gateway too. Quotas are asked of the
-    /// providers that have a usage endpoint (Kimi).
+    /// Lists the API keys of the config file and the logins kept in the
+    /// database, disabled ones too (state `disabled`). A login stored but
+    /// not served (its provider is not configured, this build cannot serve
+    /// its kind, or it was added after the gateway started) shows as
+    /// `inactive`. EXPIRES is when a login's access token runs out (it is
+    /// renewed 5 minutes before); `-` for API keys. An account rests after
+    /// the upstream refused it (rate limited, quota used up, credential
+    /// rejected, failing) and is not used until the rest ends. A rest on
+    /// one model only shows as e.g. `cooling_down (model gpt-4o)`. Rests
+    /// are read from the database, so this shows those of a running
+    /// gateway too. Quotas are asked of the providers that have a usage
+    /// endpoint (Kimi, Claude).
     List {
         /// Print a JSON array with every field instead of a table.
         #[arg(long)]
         json: bool,
     },
+    /// Show everything about one account.
+    ///
+    /// Provider, name, id, how it authenticates, a login's email, plan and
+    /// linked file, whether it is enabled, its state, when its login
+    /// expires, every quota window with its reset, every rest (model,
+    /// state, until when, why), its load and its priority. Never a secret.
+    Show {
+        #[command(flatten)]
+        account: AccountArg,
+        /// Print a JSON object with every field instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let a disabled login take traffic again.
+    ///
+    /// Only logins (`subgate login`, `subgate import`) can be enabled and
+    /// disabled; API keys live in the config file. A running `subgate
+    /// serve` uses the account again after a restart.
+    Enable(AccountArg),
+    /// Keep a login but stop using it.
+    ///
+    /// The login stays in the database (and keeps its place), and
+    /// `subgate accounts enable` brings it back. A running `subgate serve`
+    /// stops using it after a restart. Only logins can be disabled; to stop
+    /// using an API key, delete it from the config file.
+    Disable(AccountArg),
+    /// Delete a login and its health from the database (`subgate logout`).
+    ///
+    /// For a linked import the CLI's own file is left untouched, so that
+    /// CLI stays logged in. A running `subgate serve` stops using the
+    /// account after a restart. API keys live in the config file: delete
+    /// them there.
+    Remove(AccountArg),
+    /// Renew a login's access token now, even if it still looks valid.
+    ///
+    /// The new tokens are stored, and for a linked import written back to
+    /// the CLI's file, as the automatic refresh does; a fresher login the
+    /// CLI left in that file is taken up first. Prints the new expiry. A
+    /// refusal rests the account as a failed automatic refresh would; a
+    /// success ends a `credential_invalid` rest. API keys have nothing to
+    /// refresh.
+    Refresh(AccountArg),
     /// Clear an account's rests so it is used again at once.
     ///
     /// Clears cooldowns, exhausted quotas and invalid-credential marks,
     /// for the whole account and for each model. A gateway that is running
     /// picks the change up within 5 seconds. An upstream that still refuses
     /// the account rests it again.
-    Reset {
-        /// The account's name as `subgate accounts list` shows it, e.g.
-        /// `openai#2` or `work`; `provider/name` when two providers have an
-        /// account of that name; or its id.
-        #[arg(value_name = "NAME")]
-        name: String,
-    },
+    Reset(AccountArg),
+}
+
+/// The account a command is about.
+#[derive(Debug, Args)]
+pub(crate) struct AccountArg {
+    /// The account's name as `subgate accounts list` shows it, e.g.
+    /// `openai#2`, `work` or `dev@example.com`; `provider/name` when two
+    /// providers have an account of that name; or its id.
+    #[arg(value_name = "NAME")]
+    pub(crate) name: String,
 }

@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         Command::Accounts(command) => accounts_cmd::run(cli.config, &command),
         Command::Login(args) => login_cmd::login(cli.config, &args),
         Command::Import(args) => login_cmd::import(cli.config, &args),
+        Command::Logout(account) => accounts_cmd::remove(cli.config, &account.name),
         Command::Version => {
             let line = concat!("subgate ", env!("CARGO_PKG_VERSION"));
             writeln!(std::io::stdout(), "{line}").map_err(anyhow::Error::from)

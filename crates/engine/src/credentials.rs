@@ -52,7 +52,12 @@ pub(crate) async fn ensure_fresh(
         // Another request refreshed while this one waited.
         return Ok(());
     }
-    if matches!(need, Need::IfStale) && adopt_stored(inner, provider, account).await {
+    // A fresher login stored meanwhile (by a linked CLI, another replica,
+    // `subgate login`) holds the live refresh token: take it instead of
+    // spending ours. After a 401 it is worth a try even if it looks stale.
+    if adopt_stored(inner, account).await
+        && (matches!(need, Need::Replacing(_)) || !provider.needs_refresh(account, now_millis()))
+    {
         return Ok(());
     }
     match refresh(inner, provider, account).await {
@@ -70,9 +75,10 @@ pub(crate) async fn ensure_fresh(
     }
 }
 
-/// Takes a fresher credential another replica (or `subgate login`, or a
-/// linked CLI) stored meanwhile, instead of spending a refresh token.
-async fn adopt_stored(inner: &Inner, provider: &Provider, account: &Account) -> bool {
+/// Installs a fresher login another replica (or `subgate login`, or a
+/// linked CLI) stored meanwhile, instead of spending a refresh token;
+/// `true` when it did. Call it holding the session's refresh lock.
+pub(crate) async fn adopt_stored(inner: &Inner, account: &Account) -> bool {
     let Some(session) = account.credential.session() else {
         return false;
     };
@@ -103,7 +109,7 @@ async fn adopt_stored(inner: &Inner, provider: &Provider, account: &Account) -> 
         store_login(inner, account, &stored).await;
     }
     session.install(Some(stored), None);
-    !provider.needs_refresh(account, now_millis())
+    true
 }
 
 /// One refresh: ask, store, then install.

@@ -247,6 +247,12 @@ impl HealthBook {
         self.store.clear_health(account).await
     }
 
+    /// Drops an account's rests here only (its stored rows went with the
+    /// account).
+    pub(crate) fn forget(&self, account: &str) {
+        self.write().remove(account);
+    }
+
     /// Every rest in force at `now`.
     pub(crate) fn snapshot(&self, now: i64) -> Vec<RestInfo> {
         let accounts = self.read();

@@ -23,6 +23,7 @@ mod tokens;
 mod translate;
 mod usage;
 
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,7 +38,7 @@ use subgate_store::{Store, StoreError, StoreLocation};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use crate::accounts::{AccountStatus, QuotaStatus, ResetError};
+pub use crate::accounts::{AccountError, AccountStatus, QuotaStatus};
 use crate::catalog::{Catalog, Routes};
 pub use crate::error::{ErrorDetails, GatewayError};
 use crate::health::HealthBook;
@@ -199,6 +200,8 @@ struct Inner {
     /// The configured entries, for logins (whose providers may have no
     /// accounts yet, and so are not in `providers`).
     entries: Vec<ProviderConfig>,
+    /// The config file read, for messages that send people to it.
+    config_file: Option<PathBuf>,
     /// The providers with accounts, in config order.
     providers: Vec<Provider>,
     /// One pool per provider, in the same order.
@@ -278,6 +281,7 @@ impl Engine {
         let engine = Self {
             inner: Arc::new(Inner {
                 entries: config.providers.clone(),
+                config_file: config.source.clone(),
                 pools: providers.iter().map(Pool::new).collect(),
                 routes: Routes::new(&config.aliases, &providers),
                 catalog,

@@ -256,9 +256,9 @@ async fn accounts_list_and_reset() {
     assert_eq!(
         lines,
         [
-            "PROVIDER  ACCOUNT  STATE  UNTIL  QUOTA  REASON",
-            "local     local#1  ready  -      -      -",
-            "local     local#2  ready  -      -      -",
+            "PROVIDER  ACCOUNT  STATE  EXPIRES  UNTIL  QUOTA  REASON",
+            "local     local#1  ready  -        -      -      -",
+            "local     local#2  ready  -        -      -      -",
         ]
     );
 
@@ -324,14 +324,18 @@ async fn a_stored_rest_shows_until_reset() {
         .unwrap()
         .split_whitespace()
         .collect::<Vec<_>>();
-    assert_eq!(resting[..3], ["local", "local#1", "cooling_down"], "{out}");
-    // Ten minutes less the moments since the row was written.
-    assert_eq!(resting[3], "in", "{out}");
-    assert!(
-        resting[4] == "10m00s" || resting[4].starts_with("9m5"),
+    assert_eq!(
+        resting[..4],
+        ["local", "local#1", "cooling_down", "-"],
         "{out}"
     );
-    assert_eq!(resting[5..], ["-", "slow", "down"], "{out}");
+    // Ten minutes less the moments since the row was written.
+    assert_eq!(resting[4], "in", "{out}");
+    assert!(
+        resting[5] == "10m00s" || resting[5].starts_with("9m5"),
+        "{out}"
+    );
+    assert_eq!(resting[6..], ["-", "slow", "down"], "{out}");
 
     // Reset by id: named as the list names it.
     let (status, out, err) = run(home.path(), &["accounts", "reset", &id], &[]).await;

@@ -8,6 +8,7 @@
     reason = "tests: a failure should fail loudly"
 )]
 
+mod accounts;
 mod api;
 mod cli;
 mod clients;

@@ -15,7 +15,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use crate::process::{run, subgate};
 use crate::support::post_json;
 
-fn claude_config(mock: &MockUpstream) -> String {
+pub(crate) fn claude_config(mock: &MockUpstream) -> String {
     format!(
         "[[providers]]\nkind = \"claude\"\nbase_url = \"{}\"\nauth_url = \"{}\"\nmodels = [\"claude-sonnet-4-5\"]\n",
         mock.url(),
@@ -40,7 +40,7 @@ pub(crate) fn cli_env(gateway: &TestGateway) -> (PathBuf, String) {
 }
 
 /// Writes a Claude Code credentials file holding tokens the mock issued.
-fn claude_code_file(dir: &Path, mock: &MockUpstream) -> PathBuf {
+pub(crate) fn claude_code_file(dir: &Path, mock: &MockUpstream) -> PathBuf {
     let tokens = mock.oauth().issue_tokens();
     let path = dir.join(".credentials.json");
     let file = json!({"claudeAiOauth": {
@@ -54,7 +54,7 @@ fn claude_code_file(dir: &Path, mock: &MockUpstream) -> PathBuf {
     path
 }
 
-async fn import(gateway: &TestGateway, home: &Path, file: &Path) -> String {
+pub(crate) async fn import(gateway: &TestGateway, home: &Path, file: &Path) -> String {
     import_from(gateway, home, "claude-code", file).await
 }
 
