@@ -1,15 +1,8 @@
 //! Logins the official CLIs keep on this machine, read for `subgate
-//! import`, and written back to in linked mode (`reference/protocols.md`
-//! §1.2, §2.2, §3.3):
-//!
-//! - Claude Code: `~/.claude/.credentials.json`, `{"claudeAiOauth":
-//!   {"accessToken","refreshToken","expiresAt" (ms),"subscriptionType"}}`.
-//!   (On macOS Claude Code keeps it in the Keychain instead; not read.)
-//! - Codex CLI: `$CODEX_HOME/auth.json` (default `~/.codex/auth.json`),
-//!   `{"tokens":{"id_token","access_token","refresh_token","account_id"},
-//!   "last_refresh"}`; expiry from the access token's `exp` claim.
-//! - Copilot editor plugins: `~/.config/github-copilot/apps.json` (or the
-//!   older `hosts.json`), `{"github.com:<app>":{"user","oauth_token"}}`.
+//! import`, and written back to in linked mode: where the files are, and
+//! the file handling. Each file's format lives with its provider
+//! (`subgate_providers::read_cli_logins`, `write_cli_login`). Claude Code
+//! on macOS keeps its login in the Keychain instead; that is not read.
 //!
 //! Write-back replaces only the token fields, keeps everything else and
 //! the file's permissions, and swaps the file in with a rename so the CLI
@@ -19,9 +12,11 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use subgate_core::ProviderKind;
 use subgate_providers::{Linked, Login};
+
+use crate::clock::now_millis;
 
 /// A CLI whose login can be imported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +32,11 @@ pub enum ImportSource {
 impl ImportSource {
     /// Every source, in the order `import all` tries them.
     pub const ALL: [Self; 3] = [Self::ClaudeCode, Self::Codex, Self::Copilot];
+
+    /// The source named `name` (as [`Self::as_str`] writes it).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|source| source.as_str() == name)
+    }
 
     /// Its name on the command line and in the stored link.
     pub const fn as_str(self) -> &'static str {
@@ -106,12 +106,8 @@ pub fn read(source: ImportSource, path: &Path) -> Result<Vec<Found>, ImportError
     let text = fs::read_to_string(path).map_err(|error| fail(error.to_string()))?;
     let value: Value =
         serde_json::from_str(&text).map_err(|error| fail(format!("not JSON: {error}")))?;
-    let logins = match source {
-        ImportSource::ClaudeCode => claude_code(&value).map(|login| vec![login]),
-        ImportSource::Codex => codex(&value).map(|login| vec![login]),
-        ImportSource::Copilot => Ok(copilot(&value)),
-    }
-    .map_err(|message| fail(message.to_owned()))?;
+    let logins = subgate_providers::read_cli_logins(source.kind(), &value)
+        .map_err(|message| fail(message.to_owned()))?;
     Ok(logins
         .into_iter()
         .map(|login| Found {
@@ -121,85 +117,10 @@ pub fn read(source: ImportSource, path: &Path) -> Result<Vec<Found>, ImportError
         .collect())
 }
 
-fn text(value: &Value, pointer: &str) -> Option<String> {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .filter(|text| !text.is_empty())
-        .map(str::to_owned)
-}
-
-fn claude_code(value: &Value) -> Result<Login, &'static str> {
-    let access = text(value, "/claudeAiOauth/accessToken")
-        .ok_or("no `claudeAiOauth.accessToken`: not logged in with a Claude subscription")?;
-    Ok(Login {
-        access_token: access,
-        refresh_token: text(value, "/claudeAiOauth/refreshToken"),
-        expires_at: value
-            .pointer("/claudeAiOauth/expiresAt")
-            .and_then(Value::as_i64),
-        plan: text(value, "/claudeAiOauth/subscriptionType"),
-        ..Login::default()
-    })
-}
-
-fn codex(value: &Value) -> Result<Login, &'static str> {
-    let access = text(value, "/tokens/access_token")
-        .ok_or("no `tokens.access_token`: not logged in with ChatGPT (an API-key login is not a subscription)")?;
-    let id_token = text(value, "/tokens/id_token");
-    let claims = id_token.as_deref().and_then(subgate_auth::claims);
-    let auth = claims
-        .as_ref()
-        .and_then(|claims| claims.get("https://api.openai.com/auth"));
-    let expires_at = subgate_auth::claims(&access)
-        .and_then(|claims| claims.get("exp").and_then(Value::as_i64))
-        .map(|seconds| seconds * 1000);
-    Ok(Login {
-        expires_at,
-        refresh_token: text(value, "/tokens/refresh_token"),
-        account_id: text(value, "/tokens/account_id")
-            .or_else(|| auth.and_then(|auth| text(auth, "/chatgpt_account_id"))),
-        email: claims.as_ref().and_then(|claims| {
-            text(claims, "/email")
-                .or_else(|| text(claims, "/https:~1~1api.openai.com~1profile/email"))
-        }),
-        plan: auth.and_then(|auth| text(auth, "/chatgpt_plan_type")),
-        id_token,
-        access_token: access,
-        ..Login::default()
-    })
-}
-
-fn copilot(value: &Value) -> Vec<Login> {
-    let Some(entries) = value.as_object() else {
-        return Vec::new();
-    };
-    let mut logins: Vec<Login> = Vec::new();
-    for (host, entry) in entries {
-        let Some(token) = text(entry, "/oauth_token") else {
-            continue;
-        };
-        // Only github.com logins: Enterprise hosts need their own auth_url.
-        if !host.starts_with("github.com") || logins.iter().any(|l| l.access_token == token) {
-            continue;
-        }
-        logins.push(Login {
-            access_token: token,
-            account_id: text(entry, "/user"),
-            ..Login::default()
-        });
-    }
-    logins
-}
-
 /// The login in a linked file now, if it differs from `current` (the CLI
 /// refreshed it): `current` with the file's tokens.
 pub(crate) fn read_linked(linked: &Linked, current: &Login) -> Option<Login> {
-    let source = match linked.format.as_str() {
-        "claude-code" => ImportSource::ClaudeCode,
-        "codex" => ImportSource::Codex,
-        _ => return None,
-    };
+    let source = ImportSource::from_name(&linked.format)?;
     let found = read(source, &linked.path).ok()?.into_iter().next()?.login;
     if found.access_token == current.access_token {
         return None;
@@ -219,35 +140,14 @@ pub(crate) fn read_linked(linked: &Linked, current: &Login) -> Option<Login> {
 pub(crate) fn write_back(linked: &Linked, login: &Login) -> io::Result<()> {
     let text = fs::read_to_string(&linked.path)?;
     let mut value: Value = serde_json::from_str(&text).map_err(io::Error::other)?;
-    match linked.format.as_str() {
-        "claude-code" => {
-            let oauth = &mut value["claudeAiOauth"];
-            oauth["accessToken"] = json!(login.access_token);
-            if let Some(refresh) = &login.refresh_token {
-                oauth["refreshToken"] = json!(refresh);
-            }
-            if let Some(expires) = login.expires_at {
-                oauth["expiresAt"] = json!(expires);
-            }
-        }
-        "codex" => {
-            let tokens = &mut value["tokens"];
-            tokens["access_token"] = json!(login.access_token);
-            if let Some(refresh) = &login.refresh_token {
-                tokens["refresh_token"] = json!(refresh);
-            }
-            if let Some(id_token) = &login.id_token {
-                tokens["id_token"] = json!(id_token);
-            }
-            let now = chrono::DateTime::from_timestamp_millis(crate::clock::now_millis())
-                .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-            value["last_refresh"] = json!(now);
-        }
-        other => {
-            return Err(io::Error::other(format!(
-                "no write-back for `{other}` files"
-            )));
-        }
+    let written = ImportSource::from_name(&linked.format).is_some_and(|source| {
+        subgate_providers::write_cli_login(source.kind(), &mut value, login, now_millis())
+    });
+    if !written {
+        return Err(io::Error::other(format!(
+            "no write-back for `{}` files",
+            linked.format
+        )));
     }
     let mut bytes = serde_json::to_vec_pretty(&value).map_err(io::Error::other)?;
     bytes.push(b'\n');

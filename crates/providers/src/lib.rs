@@ -9,6 +9,7 @@
 mod account;
 mod anthropic;
 mod claude;
+mod cli_files;
 mod codex;
 mod common;
 mod copilot;
@@ -31,6 +32,7 @@ use subgate_protocol::openai_chat::ChatUpstream;
 
 pub use account::{Account, Credential};
 pub use claude::ToolNames;
+pub use cli_files::{read_cli_logins, write_cli_login};
 pub use logins::REFRESH_MARGIN_MS;
 pub use oauth::{CallbackSpec, DeviceGrant, DeviceStart, LoginMethod, TokenError};
 pub use session::{ApiToken, Linked, Login, Session, Tokens};

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use subgate_testkit::mock::{DeviceStep, MockUpstream, codex_usage_limit};
+use subgate_testkit::mock::{DeviceStep, MockUpstream, Scenario, StreamEnd, codex_usage_limit};
 use subgate_testkit::{TestGateway, http_client};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -98,6 +98,19 @@ async fn codex_device_login_serves_every_dialect_and_refreshes_once() {
     let text = String::from_utf8_lossy(&bytes);
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("response.completed"), "{text}");
+
+    // A stream the backend cuts before `response.completed` is not an
+    // answer: the client that asked for a whole one gets an error.
+    mock.enqueue(
+        Scenario::reply("a long answer that stops")
+            .pieces(4)
+            .end(StreamEnd::Cut { after: 2 }),
+    );
+    let body = json!({"model": MODEL, "messages": [{"role": "user", "content": "cut"}]});
+    let (status, _, bytes) = post_json(&gateway.url("/v1/chat/completions"), &body).await;
+    let text = String::from_utf8_lossy(&bytes);
+    assert_eq!(status, 502, "{text}");
+    assert!(!text.contains("a long"), "{text}");
 
     // The windows in the answers' headers are the account's quota.
     let account = &gateway.engine().accounts()[0];

@@ -11,6 +11,7 @@
 //! unified rate-limit headers on a 429 and `GET {base}/api/oauth/usage`.
 
 mod body;
+pub(crate) mod cli_file;
 mod login;
 
 use std::sync::Arc;

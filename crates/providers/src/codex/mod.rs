@@ -12,6 +12,7 @@
 //! `GET {backend}/wham/usage`. Catalog: `GET {base}/models?client_version=`.
 
 mod body;
+pub(crate) mod cli_file;
 mod login;
 
 use std::time::Duration;

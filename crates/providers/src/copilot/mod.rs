@@ -13,6 +13,7 @@
 //! not count as a new premium request) and `Copilot-Vision-Request` when
 //! images are present. Quota: premium requests at the user endpoint.
 
+pub(crate) mod cli_file;
 mod login;
 
 use std::collections::HashMap;
