@@ -38,7 +38,7 @@ fn list(config_file: Option<PathBuf>, json: bool) -> Result<()> {
     if accounts.is_empty() {
         return writeln!(
             out,
-            "no accounts yet: `subgate login claude`, `subgate import`, or add a `[[providers]]` entry with API keys to the config (`subgate config init` writes an example)"
+            "no accounts yet: `subgate login claude|codex|copilot`, `subgate import`, or add a `[[providers]]` entry with API keys to the config (`subgate config init` writes an example)"
         )
         .context("writing to stdout");
     }

@@ -169,8 +169,8 @@ pub(crate) enum AccountsCommand {
     ///
     /// Lists the API keys of the config file and the logins kept in the
     /// database, disabled ones too (state `disabled`). A login stored but
-    /// not served (its provider is not configured, this build cannot serve
-    /// its kind, or it was added after the gateway started) shows as
+    /// not served (its provider is not configured, its credential cannot
+    /// be read, or it was added after the gateway started) shows as
     /// `inactive`. EXPIRES is when a login's access token runs out (it is
     /// renewed 5 minutes before); `-` for API keys. An account rests after
     /// the upstream refused it (rate limited, quota used up, credential

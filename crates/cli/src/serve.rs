@@ -92,7 +92,7 @@ fn announce(
                 |path| format!("`{}`", path.display()),
             );
         format!(
-            "no accounts yet: `subgate login claude`, `subgate import`, or add an API-key provider to {path} (`subgate config init` writes an example)"
+            "no accounts yet: `subgate login claude|codex|copilot`, `subgate import`, or add an API-key provider to {path} (`subgate config init` writes an example)"
         )
     } else {
         format!("providers: {}", providers.join(", "))

@@ -44,9 +44,8 @@ pub struct AccountStatus {
     /// `ready`, or the state of the rest on the whole account
     /// (`cooling_down`, `quota_exhausted`, …); for a stored login the
     /// engine does not serve, `disabled`, or `inactive` when it is enabled
-    /// (its provider is not configured, this build cannot serve its kind,
-    /// its credential cannot be read, or it was stored after the gateway
-    /// started).
+    /// (its provider is not configured, its credential cannot be read, or
+    /// it was stored after the gateway started).
     pub state: &'static str,
     /// When the login's access token expires, Unix milliseconds; `None`
     /// for API keys and for logins that do not say.

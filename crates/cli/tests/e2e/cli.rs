@@ -31,7 +31,7 @@ async fn serve_with_nothing_configured_announces_itself_and_keeps_data_private()
     assert_eq!(
         server.announce.trim_end(),
         format!(
-            "subgate listening on {} · data in {} · no accounts yet: `subgate login claude`, `subgate import`, or add an API-key provider to `{}` (`subgate config init` writes an example)",
+            "subgate listening on {} · data in {} · no accounts yet: `subgate login claude|codex|copilot`, `subgate import`, or add an API-key provider to `{}` (`subgate config init` writes an example)",
             server.base,
             data.join("subgate.db").display(),
             home.path().join(".config/subgate/config.toml").display()
