@@ -69,6 +69,11 @@ pub(crate) enum Command {
     /// `copilot` (GitHub Copilot): open the printed GitHub page anywhere and
     /// enter the printed code.
     ///
+    /// `gemini-cli` (a Google account, as Gemini CLI uses it): a browser on
+    /// this machine returns to a loopback callback; with `--no-browser`,
+    /// open the printed link anywhere, approve, and paste the code the page
+    /// shows. A new account is onboarded to Code Assist's free tier.
+    ///
     /// Logging in again to the same account updates it. A running `subgate
     /// serve` uses new accounts after a restart.
     Login(LoginArgs),
@@ -76,7 +81,8 @@ pub(crate) enum Command {
     ///
     /// Sources: `claude-code` (`~/.claude/.credentials.json`), `codex`
     /// (`$CODEX_HOME/auth.json`), `copilot`
-    /// (`~/.config/github-copilot/apps.json` or `hosts.json`), or `all`.
+    /// (`~/.config/github-copilot/apps.json` or `hosts.json`), `gemini-cli`
+    /// (`~/.gemini/oauth_creds.json`), or `all`.
     ///
     /// Claude and Codex refresh tokens rotate: whoever refreshes first
     /// spends the token the other holds. Linked mode (the default) keeps
@@ -84,8 +90,9 @@ pub(crate) enum Command {
     /// file (atomically, keeping its permissions) and picks up the tokens
     /// the CLI renews. `--copy` takes a private copy instead: the CLI and
     /// subgate then log each other out on their next refresh, so use it
-    /// only for a login the CLI no longer uses. GitHub tokens do not
-    /// rotate; Copilot logins are always copied.
+    /// only for a login the CLI no longer uses. GitHub and Google refresh
+    /// tokens do not rotate; Copilot and Gemini CLI logins are always
+    /// copied.
     Import(ImportArgs),
     /// Remove a login: the same as `subgate accounts remove NAME`.
     ///
@@ -100,8 +107,8 @@ pub(crate) enum Command {
 
 #[derive(Debug, Args)]
 pub(crate) struct LoginArgs {
-    /// The subscription: `claude`, `codex` or `copilot`, or the name of a
-    /// provider entry of one of those kinds.
+    /// The subscription: `claude`, `codex`, `copilot` or `gemini-cli`, or
+    /// the name of a provider entry of one of those kinds.
     #[arg(value_name = "PROVIDER")]
     pub(crate) provider: String,
     /// The account's name [default: its email, else its user name].
@@ -122,7 +129,7 @@ pub(crate) struct LoginArgs {
 #[derive(Debug, Args)]
 pub(crate) struct ImportArgs {
     /// What to import.
-    #[arg(value_name = "SOURCE", default_value = "all", value_parser = ["claude-code", "codex", "copilot", "all"])]
+    #[arg(value_name = "SOURCE", default_value = "all", value_parser = ["claude-code", "codex", "copilot", "gemini-cli", "all"])]
     pub(crate) source: String,
     /// Keep a private copy instead of linking to the CLI's file.
     #[arg(long)]

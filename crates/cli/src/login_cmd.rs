@@ -104,8 +104,10 @@ async fn paste_login(
     let line = tokio::time::timeout(args.timeout, read_line())
         .await
         .map_err(|_| anyhow!("no code was pasted within {}s", args.timeout.as_secs()))??;
-    let (code, state) = line.trim().split_once('#').ok_or(LoginError::BadCode)?;
-    if state != start.flow {
+    // Claude's page shows `CODE#STATE`; Google's only the code.
+    let line = line.trim();
+    let (code, state) = line.split_once('#').unwrap_or((line, start.flow.as_str()));
+    if code.is_empty() || state != start.flow {
         bail!(LoginError::BadCode);
     }
     Ok(engine
@@ -201,7 +203,7 @@ pub(crate) fn import(config_file: Option<PathBuf>, args: &ImportArgs) -> Result<
             .collect(),
     };
     if args.file.is_some() && sources.len() != 1 {
-        bail!("--file reads one source; name it (claude-code, codex or copilot)");
+        bail!("--file reads one source; name it (claude-code, codex, copilot or gemini-cli)");
     }
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
@@ -263,7 +265,7 @@ async fn import_one(
             });
         }
         let mode = if linked { "linked" } else { "copied" };
-        lines.push(match engine.save_login(&entry, login, None).await {
+        lines.push(match engine.save_import(&entry, login).await {
             Ok(saved) => format!(
                 "{label}: {} account `{}` of provider `{}` from {} ({mode})",
                 if saved.updated { "updated" } else { "added" },

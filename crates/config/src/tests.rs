@@ -53,7 +53,7 @@ fn empty_file_gives_defaults() {
     assert_eq!(config.log.filter, "info");
     // Only the subscriptions, ready for logins, with no accounts yet.
     let names: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["claude", "codex", "copilot"]);
+    assert_eq!(names, ["claude", "codex", "copilot", "gemini-cli"]);
     assert!(config.providers.iter().all(|p| p.accounts.is_empty()));
 }
 
@@ -66,7 +66,10 @@ fn subscriptions_take_logins_not_keys_and_keep_their_place() {
     )
     .unwrap();
     let names: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["claude", "anthropic", "codex", "copilot"]);
+    assert_eq!(
+        names,
+        ["claude", "anthropic", "codex", "copilot", "gemini-cli"]
+    );
     assert_eq!(
         config.providers[0].auth_url.as_ref().map(Url::as_str),
         Some("http://127.0.0.1:9/")
@@ -381,7 +384,7 @@ fn aliases_name_configured_providers() {
     );
     assert_eq!(
         error_text(&format!("[aliases]\nsmart = [\"nobody/x\"]\n{providers}")),
-        "`aliases.smart[0]`: no provider is named `nobody`\nhint: configured providers: claude, oa, codex, copilot"
+        "`aliases.smart[0]`: no provider is named `nobody`\nhint: configured providers: claude, oa, codex, copilot, gemini-cli"
     );
     assert!(
         error_text(&format!("[aliases]\nsmart = \"gpt-5\"\n{providers}"))

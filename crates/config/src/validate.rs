@@ -424,7 +424,8 @@ fn apis(
             | ProviderKind::Kimi
             | ProviderKind::Claude
             | ProviderKind::Codex
-            | ProviderKind::Copilot => Vec::new(),
+            | ProviderKind::Copilot
+            | ProviderKind::GeminiCli => Vec::new(),
         });
     };
     match kind {
@@ -434,7 +435,8 @@ fn apis(
         | ProviderKind::Kimi
         | ProviderKind::Claude
         | ProviderKind::Codex
-        | ProviderKind::Copilot => {
+        | ProviderKind::Copilot
+        | ProviderKind::GeminiCli => {
             return Err(ConfigError::invalid_with_hint(
                 key,
                 format!("a `{kind}` provider speaks its own API only"),
@@ -655,6 +657,7 @@ fn default_base_url(kind: ProviderKind, preset: Option<crate::Preset>) -> Option
         ProviderKind::Codex => "https://chatgpt.com/backend-api/codex",
         // Only a fallback: each Copilot token names its account's API.
         ProviderKind::Copilot => "https://api.individual.githubcopilot.com",
+        ProviderKind::GeminiCli => "https://cloudcode-pa.googleapis.com",
     })
 }
 

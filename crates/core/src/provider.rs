@@ -40,6 +40,10 @@ pub enum ProviderKind {
     /// Messages per model, with a GitHub login exchanged for Copilot tokens.
     #[serde(rename = "copilot")]
     Copilot,
+    /// A Google account as Gemini CLI uses it: Gemini through the Code
+    /// Assist API with an OAuth login.
+    #[serde(rename = "gemini-cli")]
+    GeminiCli,
 }
 
 impl ProviderKind {
@@ -53,11 +57,13 @@ impl ProviderKind {
         Self::Claude,
         Self::Codex,
         Self::Copilot,
+        Self::GeminiCli,
     ];
 
     /// The subscription kinds: their accounts come from logins
     /// (`subgate login`, `subgate import`), not from API keys in the config.
-    pub const SUBSCRIPTIONS: &'static [Self] = &[Self::Claude, Self::Codex, Self::Copilot];
+    pub const SUBSCRIPTIONS: &'static [Self] =
+        &[Self::Claude, Self::Codex, Self::Copilot, Self::GeminiCli];
 
     /// The name written in the config file.
     pub const fn as_str(self) -> &'static str {
@@ -70,12 +76,16 @@ impl ProviderKind {
             Self::Claude => "claude",
             Self::Codex => "codex",
             Self::Copilot => "copilot",
+            Self::GeminiCli => "gemini-cli",
         }
     }
 
     /// Whether accounts of this kind are logins rather than API keys.
     pub const fn is_subscription(self) -> bool {
-        matches!(self, Self::Claude | Self::Codex | Self::Copilot)
+        matches!(
+            self,
+            Self::Claude | Self::Codex | Self::Copilot | Self::GeminiCli
+        )
     }
 
     /// The kind named `name` in the config (`"claude"`, …).

@@ -266,7 +266,7 @@ fn cache_key(provider: &Provider) -> String {
 /// One provider's catalog, or `None` (logged) if it could not be read.
 async fn fetch(provider: &Provider) -> Option<Vec<String>> {
     let account = provider.accounts().first()?;
-    let request = provider.models_request(account);
+    let request = provider.models_request(account)?;
     let limits = (MAX_CATALOG_BYTES, FETCH_TIMEOUT);
     match crate::fetch::fetch(provider, request, limits, "a model list", |body| {
         provider.parse_models(body)

@@ -18,7 +18,7 @@ use subgate_http::InboundResponse;
 use subgate_protocol::canonical::{Dropped, ReplyMeta};
 use subgate_protocol::error::client_status;
 use subgate_protocol::passthrough::{BodyHead, upstream_error};
-use subgate_providers::{Account, Call, Provider, Rest, ToolNames};
+use subgate_providers::{Account, Call, Provider, ReplyEdit, Rest};
 use tokio::time::Instant;
 
 use crate::catalog::Target;
@@ -409,7 +409,7 @@ pub(crate) async fn send(plan: &Plan<'_>, call: Call<'_>) -> Result<InboundRespo
         .map(|session| session.tokens().generation);
     // Only a login can be renewed and the request sent again.
     let again = generation.map(|generation| (generation, call.clone()));
-    let (mut response, mut tool_names) = send_once(provider, account, call).await?;
+    let (mut response, mut reply) = send_once(provider, account, call).await?;
     if response.status == StatusCode::UNAUTHORIZED
         && let Some((generation, call)) = again
     {
@@ -419,14 +419,14 @@ pub(crate) async fn send(plan: &Plan<'_>, call: Call<'_>) -> Result<InboundRespo
         drop(response);
         credentials::ensure_fresh(plan.inner, provider, account, Need::Replacing(generation))
             .await?;
-        (response, tool_names) = send_once(provider, account, call).await?;
+        (response, reply) = send_once(provider, account, call).await?;
     }
     if response.status.is_success() {
-        if let Some(names) = tool_names {
+        if let Some(edit) = reply {
             let stream = is_event_stream(&response.headers);
             response
                 .body
-                .set_transform(provider.restore_tool_names(names, stream));
+                .set_transform(provider.reply_transform(edit, stream));
         }
         if let Some(quota) = provider.quota_from_headers(&response.headers, now_millis()) {
             plan.pool.set_quota(plan.slot, quota);
@@ -453,14 +453,14 @@ async fn send_once(
     provider: &Provider,
     account: &Account,
     call: Call<'_>,
-) -> Result<(InboundResponse, Option<std::sync::Arc<ToolNames>>), GatewayError> {
+) -> Result<(InboundResponse, Option<ReplyEdit>), GatewayError> {
     let outbound = provider.generate_request(account, call);
     let response = provider
         .transport()
         .send(outbound.request)
         .await
         .map_err(|error| GatewayError::transport(provider.name(), &error))?;
-    Ok((response, outbound.tool_names))
+    Ok((response, outbound.reply))
 }
 
 /// Turns an upstream's error answer into the client's error: same status,

@@ -27,11 +27,18 @@ pub enum ImportSource {
     Codex,
     /// GitHub Copilot's editor plugins.
     Copilot,
+    /// Gemini CLI.
+    GeminiCli,
 }
 
 impl ImportSource {
     /// Every source, in the order `import all` tries them.
-    pub const ALL: [Self; 3] = [Self::ClaudeCode, Self::Codex, Self::Copilot];
+    pub const ALL: [Self; 4] = [
+        Self::ClaudeCode,
+        Self::Codex,
+        Self::Copilot,
+        Self::GeminiCli,
+    ];
 
     /// The source named `name` (as [`Self::as_str`] writes it).
     pub fn from_name(name: &str) -> Option<Self> {
@@ -44,6 +51,7 @@ impl ImportSource {
             Self::ClaudeCode => "claude-code",
             Self::Codex => "codex",
             Self::Copilot => "copilot",
+            Self::GeminiCli => "gemini-cli",
         }
     }
 
@@ -53,12 +61,13 @@ impl ImportSource {
             Self::ClaudeCode => ProviderKind::Claude,
             Self::Codex => ProviderKind::Codex,
             Self::Copilot => ProviderKind::Copilot,
+            Self::GeminiCli => ProviderKind::GeminiCli,
         }
     }
 
     /// Whether refreshes can rotate its tokens, so linking matters.
     pub const fn refreshes(self) -> bool {
-        !matches!(self, Self::Copilot)
+        !matches!(self, Self::Copilot | Self::GeminiCli)
     }
 
     /// The files it may keep its login in, first match wins.
@@ -74,6 +83,7 @@ impl ImportSource {
                 home.join(".config/github-copilot/apps.json"),
                 home.join(".config/github-copilot/hosts.json"),
             ],
+            Self::GeminiCli => vec![home.join(".gemini/oauth_creds.json")],
         }
     }
 }

@@ -49,7 +49,9 @@ pub struct Saved {
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
     /// No provider entry by that name or kind.
-    #[error("no provider `{0}` to log in to; subscriptions are `claude`, `codex` and `copilot`")]
+    #[error(
+        "no provider `{0}` to log in to; subscriptions are `claude`, `codex`, `copilot` and `gemini-cli`"
+    )]
     UnknownProvider(String),
     /// Several entries of that kind.
     #[error("several providers are of kind `{0}`; name one: {1}")]
@@ -282,6 +284,18 @@ impl Engine {
         Ok(self.save_login(entry, login, name).await?)
     }
 
+    /// Finishes an imported login as a fresh one is finished (naming its
+    /// account, finding its project), then saves it.
+    pub async fn save_import(
+        &self,
+        entry: &ProviderConfig,
+        login: Login,
+    ) -> Result<Saved, LoginError> {
+        let provider = self.login_provider(entry)?;
+        let login = identified(&provider, login).await?;
+        Ok(self.save_login(entry, login, None).await?)
+    }
+
     /// Saves a login as an account of `entry`: updates the account the
     /// upstream says it is (or the one named `name`), else adds one.
     pub async fn save_login(
@@ -376,12 +390,24 @@ async fn exchange(
     Ok(provider.read_login(status, &headers, &body, now_millis())?)
 }
 
-/// Names the account a fresh login belongs to, for providers whose tokens
-/// do not say (GitHub asks its user endpoint).
-async fn identified(provider: &Provider, login: Login) -> Result<Login, LoginError> {
-    let Some(request) = provider.identity_request(&login) else {
-        return Ok(login);
-    };
-    let (status, _, body) = side_request(provider, request).await?;
-    Ok(provider.read_identity(login, status, &body)?)
+/// The most requests a login's setup may take (onboarding polls
+/// included).
+const MAX_SETUP_STEPS: usize = 30;
+
+/// Does what a fresh login still needs before it serves: naming its
+/// account where the tokens do not (GitHub), finding its project (Code
+/// Assist, onboarding a new account).
+async fn identified(provider: &Provider, mut login: Login) -> Result<Login, LoginError> {
+    let mut next = provider.first_setup(&login);
+    for _ in 0..MAX_SETUP_STEPS {
+        let Some(setup) = next else {
+            return Ok(login);
+        };
+        tokio::time::sleep(setup.wait).await;
+        let (status, _, body) = side_request(provider, setup.request).await?;
+        (login, next) = provider.read_setup(login, &setup.step, status, &body)?;
+    }
+    Err(LoginError::Local(format!(
+        "setting up the login took more than {MAX_SETUP_STEPS} requests; try again later"
+    )))
 }

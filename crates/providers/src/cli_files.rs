@@ -7,7 +7,7 @@ use serde_json::Value;
 use subgate_core::ProviderKind;
 
 use crate::session::Login;
-use crate::{claude, codex, copilot};
+use crate::{claude, codex, copilot, gemini_cli};
 
 /// Every login a CLI's file of `kind` holds, or why it holds none.
 pub fn read_cli_logins(kind: ProviderKind, file: &Value) -> Result<Vec<Login>, &'static str> {
@@ -15,6 +15,7 @@ pub fn read_cli_logins(kind: ProviderKind, file: &Value) -> Result<Vec<Login>, &
         ProviderKind::Claude => claude::cli_file::read(file),
         ProviderKind::Codex => codex::cli_file::read(file),
         ProviderKind::Copilot => Ok(copilot::cli_file::read(file)),
+        ProviderKind::GeminiCli => gemini_cli::cli_file::read(file),
         ProviderKind::OpenAiCompatible
         | ProviderKind::OpenAi
         | ProviderKind::Anthropic
@@ -31,6 +32,7 @@ pub fn write_cli_login(kind: ProviderKind, file: &mut Value, login: &Login, now:
         ProviderKind::Claude => claude::cli_file::write_back(file, login),
         ProviderKind::Codex => codex::cli_file::write_back(file, login, now),
         ProviderKind::Copilot
+        | ProviderKind::GeminiCli
         | ProviderKind::OpenAiCompatible
         | ProviderKind::OpenAi
         | ProviderKind::Anthropic

@@ -14,11 +14,13 @@ mod codex;
 mod common;
 mod copilot;
 mod gemini;
+mod gemini_cli;
 mod kimi;
 mod logins;
 mod oauth;
 mod openai_compatible;
 mod session;
+mod setup;
 mod verdict;
 
 use bytes::Bytes;
@@ -36,6 +38,7 @@ pub use cli_files::{read_cli_logins, write_cli_login};
 pub use logins::REFRESH_MARGIN_MS;
 pub use oauth::{CallbackSpec, DeviceGrant, DeviceStart, LoginMethod, TokenError};
 pub use session::{ApiToken, Linked, Login, Session, Tokens};
+pub use setup::{Setup, SetupStep};
 pub use verdict::{Failure, Quota, QuotaWindow, Rest, Scope};
 
 /// One configured upstream and its accounts.
@@ -66,6 +69,7 @@ enum Kind {
     Claude(claude::Claude),
     Codex(codex::Codex),
     Copilot(copilot::Copilot),
+    GeminiCli(gemini_cli::GeminiCli),
 }
 
 /// A request ready to send, and what the answer needs undone.
@@ -73,16 +77,26 @@ enum Kind {
 pub struct Outbound {
     /// The request.
     pub request: OutboundRequest,
-    /// Tools renamed on the way up (Claude subscriptions), to restore in
-    /// the answer with [`Provider::restore_tool_names`].
-    pub tool_names: Option<Arc<ToolNames>>,
+    /// How a successful answer must be edited as it arrives, with
+    /// [`Provider::reply_transform`].
+    pub reply: Option<ReplyEdit>,
+}
+
+/// An edit a successful answer needs before the gateway reads it.
+#[derive(Debug, Clone)]
+pub enum ReplyEdit {
+    /// Tools renamed on the way up (Claude subscriptions) get their
+    /// client's names back.
+    ToolNames(Arc<ToolNames>),
+    /// Code Assist's `{"response":…}` wrapper comes off (Gemini CLI).
+    Unwrap,
 }
 
 impl From<OutboundRequest> for Outbound {
     fn from(request: OutboundRequest) -> Self {
         Self {
             request,
-            tool_names: None,
+            reply: None,
         }
     }
 }
@@ -149,6 +163,7 @@ impl Provider {
             ProviderKind::Claude => Kind::Claude(claude::Claude::new(config)),
             ProviderKind::Codex => Kind::Codex(codex::Codex::new(config)),
             ProviderKind::Copilot => Kind::Copilot(copilot::Copilot::new(config)),
+            ProviderKind::GeminiCli => Kind::GeminiCli(gemini_cli::GeminiCli::new(config)),
         };
         let dialects = match config.kind {
             ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => config
@@ -160,7 +175,7 @@ impl Provider {
                 })
                 .collect(),
             ProviderKind::Anthropic | ProviderKind::Claude => vec![Dialect::Anthropic],
-            ProviderKind::Gemini => vec![Dialect::Gemini],
+            ProviderKind::Gemini | ProviderKind::GeminiCli => vec![Dialect::Gemini],
             ProviderKind::Kimi => vec![Dialect::OpenAiChat],
             ProviderKind::Codex => vec![Dialect::OpenAiResponses],
             // Per model (see `dialect_for`); these are the fallbacks.
@@ -180,6 +195,7 @@ impl Provider {
             ProviderKind::Kimi => kimi::MODELS,
             ProviderKind::Codex => codex::MODELS,
             ProviderKind::Copilot => copilot::MODELS,
+            ProviderKind::GeminiCli => gemini_cli::MODELS,
         };
         Ok(Self {
             name: config.name.clone(),
@@ -213,6 +229,7 @@ impl Provider {
             Kind::Claude(_) => ProviderKind::Claude,
             Kind::Codex(_) => ProviderKind::Codex,
             Kind::Copilot(_) => ProviderKind::Copilot,
+            Kind::GeminiCli(_) => ProviderKind::GeminiCli,
         }
     }
 
@@ -259,7 +276,7 @@ impl Provider {
         match self.kind {
             Kind::OpenAi(_) => openai_compatible::is_openai_family(model),
             Kind::Anthropic(_) | Kind::Claude(_) => model.starts_with(anthropic::FAMILY),
-            Kind::Gemini(_) => model.starts_with(gemini::FAMILY),
+            Kind::Gemini(_) | Kind::GeminiCli(_) => model.starts_with(gemini::FAMILY),
             Kind::Kimi(_) => model.starts_with(kimi::FAMILY),
             Kind::Codex(_) => model.starts_with(codex::FAMILY),
             // Copilot serves several families; its catalog decides.
@@ -308,7 +325,18 @@ impl Provider {
                     upstream.messages_request(account, call.body, call.client_headers);
                 return Outbound {
                     request,
-                    tool_names,
+                    reply: tool_names.map(ReplyEdit::ToolNames),
+                };
+            }
+            (Kind::GeminiCli(upstream), _) => {
+                return Outbound {
+                    request: upstream.generate_request(
+                        account,
+                        call.model,
+                        call.stream,
+                        &call.body,
+                    ),
+                    reply: Some(ReplyEdit::Unwrap),
                 };
             }
             (Kind::Anthropic(upstream), _) => {
@@ -335,13 +363,12 @@ impl Provider {
         request.into()
     }
 
-    /// Undoes tool renames in an answer (streamed or whole) as it arrives.
-    pub fn restore_tool_names(
-        &self,
-        names: Arc<ToolNames>,
-        stream: bool,
-    ) -> Box<dyn ChunkTransform> {
-        Box::new(claude::Restore::new(names, stream))
+    /// The edit of an answer (streamed or whole) as it arrives.
+    pub fn reply_transform(&self, edit: ReplyEdit, stream: bool) -> Box<dyn ChunkTransform> {
+        match edit {
+            ReplyEdit::ToolNames(names) => Box::new(claude::Restore::new(names, stream)),
+            ReplyEdit::Unwrap => Box::new(gemini_cli::Unwrap::new(stream)),
+        }
     }
 
     /// A token-counting request in the upstream's own dialect, for upstreams
@@ -360,13 +387,15 @@ impl Provider {
             Kind::Claude(upstream) => Some(upstream.count_request(account, body, client_headers)),
             Kind::Gemini(upstream) => Some(upstream.count_request(account, model, body)),
             Kind::Copilot(upstream) => upstream.count_request(account, model, body),
+            Kind::GeminiCli(upstream) => Some(upstream.count_request(account, model, &body)),
             Kind::OpenAiCompatible(_) | Kind::OpenAi(_) | Kind::Kimi(_) | Kind::Codex(_) => None,
         }
     }
 
-    /// A request for the upstream's model catalog.
-    pub fn models_request(&self, account: &Account) -> OutboundRequest {
-        match &self.kind {
+    /// A request for the upstream's model catalog (`None`: it has none;
+    /// the built-in list serves).
+    pub fn models_request(&self, account: &Account) -> Option<OutboundRequest> {
+        let request = match &self.kind {
             Kind::OpenAiCompatible(upstream) | Kind::OpenAi(upstream) => {
                 upstream.models_request(account)
             }
@@ -376,7 +405,9 @@ impl Provider {
             Kind::Kimi(upstream) => upstream.models_request(account),
             Kind::Codex(upstream) => upstream.models_request(account),
             Kind::Copilot(upstream) => upstream.models_request(account),
-        }
+            Kind::GeminiCli(_) => return None,
+        };
+        Some(request)
     }
 
     /// Reads the upstream's model catalog.
@@ -386,7 +417,7 @@ impl Provider {
                 openai_compatible::parse_models(body)
             }
             Kind::Anthropic(_) | Kind::Claude(_) => anthropic::parse_models(body),
-            Kind::Gemini(_) => gemini::parse_models(body),
+            Kind::Gemini(_) | Kind::GeminiCli(_) => gemini::parse_models(body),
             Kind::Codex(_) => codex::parse_models(body),
             Kind::Copilot(upstream) => upstream.parse_models(body),
         }
@@ -408,7 +439,7 @@ impl Provider {
             }
             Kind::Anthropic(_) => anthropic::classify_failure(status, headers, now),
             Kind::Claude(_) => claude::classify_failure(status, headers, now),
-            Kind::Gemini(_) => gemini::classify_failure(status, headers, body),
+            Kind::Gemini(_) | Kind::GeminiCli(_) => gemini::classify_failure(status, headers, body),
             Kind::Kimi(_) => kimi::classify_failure(status, headers, body),
             Kind::Codex(_) => codex::classify_failure(status, headers, body, now),
             Kind::Copilot(_) => copilot::classify_failure(status, headers, body, now),
@@ -426,7 +457,11 @@ impl Provider {
             Kind::Codex(_) => codex::quota_from_headers(headers),
             // The unified headers carry no numbers while allowed; the usage
             // endpoints do.
-            Kind::Gemini(_) | Kind::Kimi(_) | Kind::Claude(_) | Kind::Copilot(_) => return None,
+            Kind::Gemini(_)
+            | Kind::GeminiCli(_)
+            | Kind::Kimi(_)
+            | Kind::Claude(_)
+            | Kind::Copilot(_) => return None,
         };
         (!quota.windows.is_empty()).then_some(quota)
     }
@@ -439,9 +474,11 @@ impl Provider {
             Kind::Claude(upstream) => Some(upstream.usage_request(account)),
             Kind::Codex(upstream) => Some(upstream.usage_request(account)),
             Kind::Copilot(upstream) => upstream.usage_request(account),
-            Kind::OpenAiCompatible(_) | Kind::OpenAi(_) | Kind::Anthropic(_) | Kind::Gemini(_) => {
-                None
-            }
+            Kind::OpenAiCompatible(_)
+            | Kind::OpenAi(_)
+            | Kind::Anthropic(_)
+            | Kind::Gemini(_)
+            | Kind::GeminiCli(_) => None,
         }
     }
 
@@ -452,9 +489,11 @@ impl Provider {
             Kind::Claude(_) => claude::parse_usage(body),
             Kind::Codex(_) => codex::parse_usage(body),
             Kind::Copilot(_) => copilot::parse_usage(body),
-            Kind::OpenAiCompatible(_) | Kind::OpenAi(_) | Kind::Anthropic(_) | Kind::Gemini(_) => {
-                Ok(Quota::default())
-            }
+            Kind::OpenAiCompatible(_)
+            | Kind::OpenAi(_)
+            | Kind::Anthropic(_)
+            | Kind::Gemini(_)
+            | Kind::GeminiCli(_) => Ok(Quota::default()),
         }
     }
 
@@ -473,6 +512,7 @@ impl Provider {
             Kind::Kimi(upstream) => secrets.extend(upstream.header_secrets().map(owned)),
             Kind::Codex(upstream) => secrets.extend(upstream.header_secrets().map(owned)),
             Kind::Copilot(upstream) => secrets.extend(upstream.header_secrets().map(owned)),
+            Kind::GeminiCli(upstream) => secrets.extend(upstream.header_secrets().map(owned)),
         }
         secrets
     }

@@ -9,8 +9,9 @@ use subgate_http::OutboundRequest;
 
 use crate::oauth::{CallbackSpec, DeviceGrant, DeviceStart, LoginMethod, TokenError};
 use crate::session::Login;
+use crate::setup::{Setup, SetupStep};
 use crate::verdict::retry_after;
-use crate::{Account, Kind, Provider, Refreshed, claude, codex, copilot};
+use crate::{Account, Kind, Provider, Refreshed, claude, codex, copilot, gemini_cli};
 
 /// How long before expiry a credential is refreshed.
 pub const REFRESH_MARGIN_MS: i64 = 5 * 60 * 1000;
@@ -20,7 +21,7 @@ impl Provider {
     /// empty for API keys.
     pub fn login_methods(&self) -> &'static [LoginMethod] {
         match &self.kind {
-            Kind::Claude(_) => &[LoginMethod::Browser, LoginMethod::Paste],
+            Kind::Claude(_) | Kind::GeminiCli(_) => &[LoginMethod::Browser, LoginMethod::Paste],
             Kind::Codex(_) => &[LoginMethod::Browser, LoginMethod::Device],
             Kind::Copilot(_) => &[LoginMethod::Device],
             Kind::OpenAiCompatible(_)
@@ -36,6 +37,7 @@ impl Provider {
         match &self.kind {
             Kind::Claude(_) => Some(claude::CALLBACK),
             Kind::Codex(_) => Some(codex::CALLBACK),
+            Kind::GeminiCli(_) => Some(gemini_cli::CALLBACK),
             Kind::Copilot(_)
             | Kind::OpenAiCompatible(_)
             | Kind::OpenAi(_)
@@ -55,6 +57,11 @@ impl Provider {
     ) -> Option<(Url, String)> {
         match &self.kind {
             Kind::Claude(claude) => Some(claude.endpoints.authorize_url(
+                challenge,
+                state,
+                redirect_uri,
+            )),
+            Kind::GeminiCli(gemini) => Some(gemini.endpoints.authorize_url(
                 challenge,
                 state,
                 redirect_uri,
@@ -95,6 +102,11 @@ impl Provider {
                 verifier,
                 redirect_uri,
             )),
+            Kind::GeminiCli(gemini) => Some(gemini.endpoints.exchange_request(
+                code,
+                verifier,
+                redirect_uri,
+            )),
             Kind::Copilot(_)
             | Kind::OpenAiCompatible(_)
             | Kind::OpenAi(_)
@@ -127,6 +139,7 @@ impl Provider {
         match &self.kind {
             Kind::Claude(_) => claude::read_tokens(status, wait, body, previous, now),
             Kind::Codex(_) => codex::read_tokens(status, wait, body, previous, now),
+            Kind::GeminiCli(_) => gemini_cli::read_tokens(status, wait, body, previous, now),
             Kind::Copilot(_)
             | Kind::OpenAiCompatible(_)
             | Kind::OpenAi(_)
@@ -150,6 +163,7 @@ impl Provider {
             Kind::Codex(codex) => Some(codex.endpoints.device_start_request()),
             Kind::Copilot(copilot) => Some(copilot.endpoints.device_start_request()),
             Kind::Claude(_)
+            | Kind::GeminiCli(_)
             | Kind::OpenAiCompatible(_)
             | Kind::OpenAi(_)
             | Kind::Anthropic(_)
@@ -168,6 +182,7 @@ impl Provider {
             Kind::Codex(codex) => codex.endpoints.read_device_start(status, body),
             Kind::Copilot(_) => copilot::Endpoints::read_device_start(status, body),
             Kind::Claude(_)
+            | Kind::GeminiCli(_)
             | Kind::OpenAiCompatible(_)
             | Kind::OpenAi(_)
             | Kind::Anthropic(_)
@@ -182,6 +197,7 @@ impl Provider {
             Kind::Codex(codex) => Some(codex.endpoints.device_poll_request(start)),
             Kind::Copilot(copilot) => Some(copilot.endpoints.device_poll_request(start)),
             Kind::Claude(_)
+            | Kind::GeminiCli(_)
             | Kind::OpenAiCompatible(_)
             | Kind::OpenAi(_)
             | Kind::Anthropic(_)
@@ -200,6 +216,7 @@ impl Provider {
             Kind::Codex(codex) => codex.endpoints.read_device_poll(status, body),
             Kind::Copilot(_) => copilot::Endpoints::read_device_poll(status, body),
             Kind::Claude(_)
+            | Kind::GeminiCli(_)
             | Kind::OpenAiCompatible(_)
             | Kind::OpenAi(_)
             | Kind::Anthropic(_)
@@ -208,15 +225,18 @@ impl Provider {
         }
     }
 
-    /// A request that names the account a fresh login belongs to, for
-    /// logins whose token does not say (GitHub's).
-    pub fn identity_request(&self, login: &Login) -> Option<OutboundRequest> {
+    /// The first request of what a fresh login still needs before it
+    /// serves (naming its account, finding its project), if anything.
+    pub fn first_setup(&self, login: &Login) -> Option<Setup> {
         match &self.kind {
-            Kind::Copilot(copilot) => Some(
+            Kind::Copilot(copilot) => Some(Setup::new(
                 copilot
                     .endpoints
                     .user_request(&login.access_token, copilot.editor_headers(false)),
-            ),
+                SetupStep::CopilotUser,
+                std::time::Duration::ZERO,
+            )),
+            Kind::GeminiCli(gemini) => gemini.first_setup(login),
             Kind::Claude(_)
             | Kind::Codex(_)
             | Kind::OpenAiCompatible(_)
@@ -227,22 +247,25 @@ impl Provider {
         }
     }
 
-    /// Reads the answer to [`Self::identity_request`] into the login.
-    pub fn read_identity(
+    /// Reads the answer to one setup request into the login; the next
+    /// request, if another follows.
+    pub fn read_setup(
         &self,
         login: Login,
+        step: &SetupStep,
         status: StatusCode,
         body: &[u8],
-    ) -> Result<Login, TokenError> {
+    ) -> Result<(Login, Option<Setup>), TokenError> {
         match &self.kind {
-            Kind::Copilot(_) => copilot::read_user(status, body, login),
+            Kind::Copilot(_) => Ok((copilot::read_user(status, body, login)?, None)),
+            Kind::GeminiCli(gemini) => gemini.read_setup(login, step, status, body),
             Kind::Claude(_)
             | Kind::Codex(_)
             | Kind::OpenAiCompatible(_)
             | Kind::OpenAi(_)
             | Kind::Anthropic(_)
             | Kind::Gemini(_)
-            | Kind::Kimi(_) => Ok(login),
+            | Kind::Kimi(_) => Ok((login, None)),
         }
     }
 
@@ -271,6 +294,7 @@ impl Provider {
         match &self.kind {
             Kind::Claude(claude) => Some(claude.endpoints.refresh_request(refresh?)),
             Kind::Codex(codex) => Some(codex.endpoints.refresh_request(refresh?)),
+            Kind::GeminiCli(gemini) => Some(gemini.endpoints.refresh_request(refresh?)),
             Kind::Copilot(copilot) => Some(
                 copilot
                     .endpoints

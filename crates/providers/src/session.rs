@@ -37,6 +37,10 @@ pub struct Login {
     /// The subscription plan (`max`, `plus`, …), when the upstream says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<String>,
+    /// The Code Assist project requests name (Gemini CLI), found after
+    /// login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
     /// For an import in linked mode: the file refreshed tokens are written
     /// back to, so the CLI that owns the login keeps working.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -50,6 +54,7 @@ impl std::fmt::Debug for Login {
             .field("account_id", &self.account_id)
             .field("email", &self.email)
             .field("plan", &self.plan)
+            .field("project", &self.project)
             .field("linked", &self.linked)
             .finish_non_exhaustive()
     }

@@ -208,6 +208,13 @@ pub(crate) fn classify_failure(status: StatusCode, headers: &HeaderMap, body: &s
                 failure.rest = Some(Rest::CredentialInvalid);
                 failure.scope = Scope::Account;
             }
+            // Code Assist: the user must verify the account on a page it
+            // links; only they can.
+            Some("VALIDATION_REQUIRED") => {
+                failure.class = FailureClass::UpstreamAuth;
+                failure.rest = Some(Rest::CredentialInvalid);
+                failure.scope = Scope::Account;
+            }
             Some("QUOTA_EXHAUSTED") => failure.rest = Some(Rest::QuotaExhausted),
             _ => {}
         }
@@ -220,6 +227,15 @@ pub(crate) fn classify_failure(status: StatusCode, headers: &HeaderMap, body: &s
         if daily {
             failure.rest = Some(Rest::QuotaExhausted);
         }
+    }
+    // A wait this long is a used-up quota, not a passing limit (as Gemini
+    // CLI reads it).
+    if failure.rest == Some(Rest::RateLimited)
+        && failure
+            .retry_after
+            .is_some_and(|wait| wait > std::time::Duration::from_mins(5))
+    {
+        failure.rest = Some(Rest::QuotaExhausted);
     }
     failure
 }

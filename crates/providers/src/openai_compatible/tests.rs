@@ -68,7 +68,7 @@ fn chat_request_carries_the_key_and_extra_headers() {
     assert_eq!(provider.secrets(&provider.accounts()[0]), ["sk-1", "tok-1"]);
 
     let keyless = Provider::from_config(&config(&[])).unwrap();
-    let request = keyless.models_request(&keyless.accounts()[0]);
+    let request = keyless.models_request(&keyless.accounts()[0]).unwrap();
     assert_eq!(request.url.as_str(), "http://127.0.0.1:9/v1/models");
     assert!(request.headers.get("authorization").is_none());
 }
