@@ -17,7 +17,7 @@ use super::common::{
 };
 use super::{Output, Scenario, State, Stop, lock};
 
-fn google_error(status: StatusCode, rpc_status: &str, message: &str) -> Response {
+pub(super) fn google_error(status: StatusCode, rpc_status: &str, message: &str) -> Response {
     json_response(
         status,
         &json!({"error": {"code": status.as_u16(), "message": message, "status": rpc_status}}),
@@ -39,7 +39,7 @@ fn check(state: &State, headers: &HeaderMap) -> Option<Response> {
     ))
 }
 
-fn prompt_tokens(request: &Value) -> u64 {
+pub(super) fn prompt_tokens(request: &Value) -> u64 {
     let request = request.get("generateContentRequest").unwrap_or(request);
     words(&request["contents"]) + words(&request["systemInstruction"])
 }
@@ -85,18 +85,60 @@ pub(super) async fn call(
             Ok(admitted) => admitted,
             Err(answer) => return answer,
         };
+    let delivery = match action {
+        "generateContent" => Delivery::Whole,
+        "streamGenerateContent" => Delivery::Stream { sse: alt_sse(&uri) },
+        _ => {
+            guard.complete();
+            return google_error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such method");
+        }
+    };
+    generation(&model, delivery, &scenario, guard, &request, None)
+}
+
+/// Whether the query asks for SSE (`alt=sse`).
+pub(super) fn alt_sse(uri: &Uri) -> bool {
+    uri.query()
+        .is_some_and(|query| query.split('&').any(|pair| pair == "alt=sse"))
+}
+
+/// How a generation is answered.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Delivery {
+    /// `generateContent`: one JSON body.
+    Whole,
+    /// `streamGenerateContent`: SSE with `alt=sse`, one JSON array without.
+    Stream {
+        /// Whether the query said `alt=sse`.
+        sse: bool,
+    },
+}
+
+/// The answer to an admitted generation request (`request` is the
+/// `GenerateContentRequest`) with the scenario's outputs. With a `trace`,
+/// each chunk (and the whole body) goes inside Code Assist's
+/// `{"response":…,"traceId":…}` wrapper, without a `responseId` of its own
+/// (§4.2); an in-stream failure stays a bare `{"error":…}` object.
+pub(super) fn generation(
+    model: &str,
+    delivery: Delivery,
+    scenario: &Scenario,
+    mut guard: super::OutcomeGuard,
+    request: &Value,
+    trace: Option<&str>,
+) -> Response {
     let outputs = scenario.answer();
     let usage = json!({
-        "promptTokenCount": prompt_tokens(&request),
+        "promptTokenCount": prompt_tokens(request),
         "candidatesTokenCount": output_words(&outputs),
-        "totalTokenCount": prompt_tokens(&request) + output_words(&outputs),
+        "totalTokenCount": prompt_tokens(request) + output_words(&outputs),
     });
     let finish = match scenario.stop {
         Some(Stop::MaxTokens) => "MAX_TOKENS",
         Some(Stop::StopSequence(_)) | None => "STOP",
     };
-    match action {
-        "generateContent" => {
+    match delivery {
+        Delivery::Whole => {
             guard.complete();
             let parts: Vec<Value> = outputs
                 .iter()
@@ -104,19 +146,16 @@ pub(super) async fn call(
                 .collect();
             let mut response = json_response(
                 StatusCode::OK,
-                &chunk(&model, &parts, Some(finish), Some(&usage)),
+                &wrap(chunk(model, &parts, Some(finish), Some(&usage)), trace),
             );
-            add_headers(&mut response, &scenario);
+            add_headers(&mut response, scenario);
             response
         }
-        "streamGenerateContent" => {
-            let sse = uri
-                .query()
-                .is_some_and(|query| query.split('&').any(|pair| pair == "alt=sse"));
-            let events = stream_events(&model, &outputs, finish, &usage, sse, &scenario);
+        Delivery::Stream { sse } => {
+            let events = stream_events(model, &outputs, finish, &usage, sse, scenario, trace);
             stream(
                 events,
-                &scenario,
+                scenario,
                 guard,
                 if sse {
                     "text/event-stream"
@@ -133,9 +172,18 @@ pub(super) async fn call(
                 },
             )
         }
-        _ => {
-            guard.complete();
-            google_error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such method")
+    }
+}
+
+/// `chunk` as it goes out: bare, or in Code Assist's wrapper.
+fn wrap(mut chunk: Value, trace: Option<&str>) -> Value {
+    match trace {
+        None => chunk,
+        Some(trace) => {
+            if let Some(object) = chunk.as_object_mut() {
+                object.remove("responseId");
+            }
+            json!({"response": chunk, "traceId": trace})
         }
     }
 }
@@ -194,6 +242,7 @@ fn stream_events(
     usage: &Value,
     sse: bool,
     scenario: &Scenario,
+    trace: Option<&str>,
 ) -> Vec<Wire> {
     let mut chunks: Vec<(Value, bool)> = Vec::new();
     for output in outputs {
@@ -211,6 +260,7 @@ fn stream_events(
         .into_iter()
         .enumerate()
         .map(|(n, (value, content))| {
+            let value = wrap(value, trace);
             let bytes = if sse {
                 Bytes::from(format!("data: {value}\r\n\r\n"))
             } else {

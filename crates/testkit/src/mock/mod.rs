@@ -8,6 +8,7 @@ mod codex;
 mod common;
 mod copilot;
 mod gemini;
+mod gemini_cli;
 mod kimi;
 mod oauth;
 mod openai_chat;
@@ -26,6 +27,9 @@ use tokio::sync::Notify;
 
 pub use claude::claude_window_exhausted;
 pub use codex::codex_usage_limit;
+pub use gemini_cli::{
+    gemini_daily_quota_exhausted, gemini_rate_limited, gemini_validation_required,
+};
 pub use oauth::{DeviceStep, IssuedTokens, MockOAuth};
 pub use scenario::{Output, Scenario, Stop, StreamEnd};
 
@@ -86,6 +90,7 @@ struct State {
     claude: Mutex<claude::Settings>,
     codex: Mutex<codex::Settings>,
     copilot: Mutex<copilot::Settings>,
+    gemini_cli: Mutex<gemini_cli::Settings>,
     changed: Notify,
 }
 

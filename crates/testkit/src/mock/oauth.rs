@@ -7,7 +7,9 @@
 //! and credentials shaped like the real ones: Claude's `sk-ant-oat01-…` /
 //! `sk-ant-ort01-…`, Codex's JWTs (claims under
 //! `https://api.openai.com/auth`) with `rt_…` refresh tokens, GitHub's
-//! `ghu_…` and Copilot's `tid=…;exp=…;sku=…;proxy-ep=…` tokens.
+//! `ghu_…` and Copilot's `tid=…;exp=…;sku=…;proxy-ep=…` tokens, Google's
+//! `ya29.…` access and `1//0…` refresh tokens with a Google-style id token
+//! (§4.1; never rotated).
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
@@ -34,6 +36,17 @@ pub(crate) const CLAUDE_CLIENT_ID: &str = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"
 pub(crate) const CODEX_CLIENT_ID: &str = "app_EMoamEEZ73f0CkXaXp7hrann";
 /// The VS Code Copilot app's client id (§3.1).
 pub(crate) const COPILOT_CLIENT_ID: &str = "Iv1.b507a08c87ecfe98";
+/// Gemini CLI's installed-app OAuth client id (§4.1).
+pub(crate) const GEMINI_CLIENT_ID: &str =
+    "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com";
+/// Gemini CLI's installed-app client secret (§4.1; not a secret).
+pub(crate) const GEMINI_CLIENT_SECRET: &str = "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";
+/// The scopes Gemini CLI asks for (§4.1).
+pub(crate) const GEMINI_SCOPES: [&str; 3] = [
+    "https://www.googleapis.com/auth/cloud-platform",
+    "https://www.googleapis.com/auth/userinfo.email",
+    "https://www.googleapis.com/auth/userinfo.profile",
+];
 
 /// What the next poll of a device login is answered (each poll uses one
 /// step; once the script is used up, polls approve).
@@ -57,15 +70,17 @@ pub enum DeviceStep {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuedTokens {
     /// The access token: `sk-ant-oat01-…` (Claude), a JWT (Codex), the
-    /// GitHub token `ghu_…` (Copilot).
+    /// GitHub token `ghu_…` (Copilot), `ya29.…` (Gemini).
     pub access_token: String,
-    /// The refresh token: `sk-ant-ort01-…` (Claude), `rt_…` (Codex); empty
+    /// The refresh token: `sk-ant-ort01-…` (Claude), `rt_…` (Codex),
+    /// `1//0…` (Gemini); empty
     /// for Copilot, whose GitHub token is long-lived and never refreshed.
     pub refresh_token: String,
     /// When the access token expires, in milliseconds since the epoch; 0
     /// for Copilot's GitHub token, which does not expire.
     pub expires_at_ms: u64,
-    /// Codex's id token (a JWT with the same claims); `None` elsewhere.
+    /// Codex's id token (a JWT with the same claims), Google's id token
+    /// (Gemini); `None` elsewhere.
     pub id_token: Option<String>,
 }
 
@@ -76,13 +91,15 @@ pub(crate) enum Flavor {
     Claude,
     Codex,
     Copilot,
+    Gemini,
 }
 
 /// Who a login signs in as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Identity {
     pub(crate) email: String,
-    /// Claude's account uuid, ChatGPT's `chatgpt_account_id`, GitHub's login.
+    /// Claude's account uuid, ChatGPT's `chatgpt_account_id`, GitHub's
+    /// login, Google's user id (`sub`).
     pub(crate) account_id: String,
     /// Claude's subscription type, ChatGPT's `chatgpt_plan_type`, Copilot's
     /// `copilot_plan`.
@@ -225,6 +242,13 @@ impl MockOAuth {
                 "individual".clone_into(&mut registry.identity.plan);
                 registry.access_ttl = Duration::from_mins(30);
             }
+            Flavor::Gemini => {
+                // Google does not rotate refresh tokens (§4.1); its user ids
+                // are 21 digits.
+                registry.rotate = false;
+                registry.identity.account_id = digits(21);
+                "free-tier".clone_into(&mut registry.identity.plan);
+            }
         }
     }
 
@@ -278,9 +302,11 @@ impl MockOAuth {
     }
 
     /// Logins from now on approve as this identity: `account_id` is
-    /// Claude's account uuid, ChatGPT's `chatgpt_account_id` or GitHub's
-    /// login; `plan` is Claude's subscription type, ChatGPT's
-    /// `chatgpt_plan_type` or Copilot's `copilot_plan`.
+    /// Claude's account uuid, ChatGPT's `chatgpt_account_id`, GitHub's
+    /// login, or Google's user id (the id token's `sub`, userinfo's `id`);
+    /// `plan` is Claude's subscription type, ChatGPT's `chatgpt_plan_type`
+    /// or Copilot's `copilot_plan` (Gemini does not use it: its tier is
+    /// the Code Assist state's).
     pub fn set_identity(&self, email: &str, account_id: &str, plan: &str) {
         let mut registry = self.registry();
         email.clone_into(&mut registry.identity.email);
@@ -371,7 +397,14 @@ impl MockOAuth {
         let Some(issued) = registry.codes.remove(code) else {
             return Err("Invalid or already used authorization code");
         };
-        if s256(verifier) != issued.challenge {
+        // A code asked for without PKCE (Gemini CLI's loopback flow) must
+        // be redeemed without a verifier.
+        let pkce_ok = if issued.challenge.is_empty() {
+            verifier.is_empty()
+        } else {
+            s256(verifier) == issued.challenge
+        };
+        if !pkce_ok {
             return Err("Invalid code_verifier");
         }
         if issued.redirect_uri != redirect_uri {
@@ -494,6 +527,11 @@ impl Registry {
                 format!("sk-ant-ort01-{}", random_token(86)),
                 None,
             ),
+            Flavor::Gemini => (
+                format!("ya29.a0{}", random_token(150)),
+                format!("1//0{}", random_token(98)),
+                Some(google_id_token(&identity, expires_at_ms / 1000)),
+            ),
             // Copilot mints GitHub and Copilot tokens instead (below).
             Flavor::Codex | Flavor::Copilot => (
                 jwt(&identity, expires_at_ms / 1000, "https://api.openai.com/v1"),
@@ -582,6 +620,30 @@ fn jwt(identity: &Identity, exp: u64, audience: &str) -> String {
     )
 }
 
+/// A Google-style id token (§4.1): an RS256-shaped JWT issued by
+/// `https://accounts.google.com` for Gemini CLI's client, whose `sub` is the
+/// identity's account id.
+fn google_id_token(identity: &Identity, exp: u64) -> String {
+    let header = json!({"alg": "RS256", "kid": "mock", "typ": "JWT"});
+    let payload = json!({
+        "iss": "https://accounts.google.com",
+        "azp": GEMINI_CLIENT_ID,
+        "aud": GEMINI_CLIENT_ID,
+        "sub": identity.account_id,
+        "email": identity.email,
+        "email_verified": true,
+        "at_hash": random_token(22),
+        "iat": now_ms() / 1000,
+        "exp": exp,
+    });
+    format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(payload.to_string()),
+        URL_SAFE_NO_PAD.encode(random_bytes(64)),
+    )
+}
+
 /// PKCE S256: base64url without padding of the SHA-256 of `verifier`.
 pub(crate) fn s256(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
@@ -610,6 +672,18 @@ fn random_token(len: usize) -> String {
     let mut token = URL_SAFE_NO_PAD.encode(random_bytes(len));
     token.truncate(len);
     token
+}
+
+/// `len` decimal digits, the first not zero.
+fn digits(len: usize) -> String {
+    random_bytes(len)
+        .iter()
+        .enumerate()
+        .map(|(n, byte)| {
+            let digit = if n == 0 { 1 + byte % 9 } else { byte % 10 };
+            char::from(b'0' + digit)
+        })
+        .collect()
 }
 
 fn alphanumeric(len: usize) -> String {
@@ -780,6 +854,10 @@ fn html(status: StatusCode, body: String) -> Response {
     response
 }
 
+/// Gemini CLI's redirect when no browser can reach a loopback port; Google
+/// shows the code there for the user to paste (§4.1).
+const GEMINI_MANUAL_REDIRECT: &str = "https://codeassist.google.com/authcode";
+
 /// Whether `uri` is an `http://localhost:…` or `http://127.0.0.1:…` URL.
 fn loopback(uri: &url::Url) -> bool {
     uri.scheme() == "http" && matches!(uri.host_str(), Some("localhost" | "127.0.0.1"))
@@ -791,6 +869,7 @@ fn flavor_checks(flavor: Flavor, params: &HashMap<String, String>) -> Result<(),
     let param = |name: &str| params.get(name).map_or("", String::as_str);
     let (client, scopes): (&str, &[&str]) = match flavor {
         Flavor::Claude => (CLAUDE_CLIENT_ID, &["user:inference"]),
+        Flavor::Gemini => (GEMINI_CLIENT_ID, &GEMINI_SCOPES),
         Flavor::Codex | Flavor::Copilot => (
             CODEX_CLIENT_ID,
             &["openid", "profile", "email", "offline_access"],
@@ -802,6 +881,9 @@ fn flavor_checks(flavor: Flavor, params: &HashMap<String, String>) -> Result<(),
     if flavor == Flavor::Claude && param("code") != "true" {
         return Err("code=true is required".to_owned());
     }
+    if flavor == Flavor::Gemini && param("access_type") != "offline" {
+        return Err("access_type=offline is required for a refresh token".to_owned());
+    }
     let granted: Vec<&str> = param("scope").split_whitespace().collect();
     if let Some(missing) = scopes.iter().find(|scope| !granted.contains(scope)) {
         return Err(format!("scope must include {missing}"));
@@ -811,8 +893,10 @@ fn flavor_checks(flavor: Flavor, params: &HashMap<String, String>) -> Result<(),
 
 /// `GET /oauth/authorize`, answered as the user and their browser would:
 /// checks the client, `response_type=code`, PKCE S256 with a challenge,
-/// `state` and `redirect_uri`; then approves (or refuses, when told to).
-/// A loopback redirect gets a 302 to it with `code` and `state` (or
+/// `state` and `redirect_uri` (for Gemini: PKCE optional, as Gemini CLI
+/// sends it only in its manual flow, and `access_type=offline`); then
+/// approves (or refuses, when told to). A loopback redirect (or Gemini's
+/// manual `https://codeassist.google.com/authcode`) gets a 302 to it with `code` and `state` (or
 /// `error=access_denied`); Claude's paste flow (a redirect ending in
 /// `/oauth/code/callback`) gets a page with one `<code>CODE#STATE</code>`.
 pub(crate) async fn authorize(
@@ -829,10 +913,15 @@ pub(crate) async fn authorize(
         if param("response_type") != "code" {
             return Err("response_type must be code".to_owned());
         }
-        if param("code_challenge_method") != "S256" {
+        // Gemini CLI sends PKCE only in its manual flow (§4.1).
+        let pkce = flavor != Flavor::Gemini || params.contains_key("code_challenge");
+        if pkce && param("code_challenge_method") != "S256" {
             return Err("code_challenge_method must be S256".to_owned());
         }
-        for name in ["code_challenge", "state", "redirect_uri"] {
+        if pkce && param("code_challenge").is_empty() {
+            return Err("code_challenge is required".to_owned());
+        }
+        for name in ["state", "redirect_uri"] {
             if param(name).is_empty() {
                 return Err(format!("{name} is required"));
             }
@@ -846,7 +935,8 @@ pub(crate) async fn authorize(
         }
     };
     let paste = flavor == Flavor::Claude && redirect.path().ends_with("/oauth/code/callback");
-    if !loopback(&redirect) && !paste {
+    let manual = flavor == Flavor::Gemini && param("redirect_uri") == GEMINI_MANUAL_REDIRECT;
+    if !loopback(&redirect) && !paste && !manual {
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
