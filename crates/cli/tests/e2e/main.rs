@@ -15,6 +15,7 @@ mod clients;
 mod codex;
 mod copilot;
 mod errors;
+mod gemini_cli;
 mod matrix;
 mod passthrough;
 mod postgres;

@@ -203,14 +203,9 @@ pub(crate) fn classify_failure(status: StatusCode, headers: &HeaderMap, body: &s
             failure.retry_after = parse_span(delay);
         }
         match detail.reason.as_deref() {
-            Some("API_KEY_INVALID") => {
-                failure.class = FailureClass::UpstreamAuth;
-                failure.rest = Some(Rest::CredentialInvalid);
-                failure.scope = Scope::Account;
-            }
-            // Code Assist: the user must verify the account on a page it
-            // links; only they can.
-            Some("VALIDATION_REQUIRED") => {
+            // A bad key; or (Code Assist) the user must verify the account
+            // on a page it links: only they can.
+            Some("API_KEY_INVALID" | "VALIDATION_REQUIRED") => {
                 failure.class = FailureClass::UpstreamAuth;
                 failure.rest = Some(Rest::CredentialInvalid);
                 failure.scope = Scope::Account;
