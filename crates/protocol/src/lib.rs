@@ -10,6 +10,7 @@
 //! encoder. Translating dialect A to B always goes A → canonical → B.
 
 pub mod anthropic;
+pub mod aws_eventstream;
 pub mod canonical;
 pub mod codec;
 pub mod count;
