@@ -23,6 +23,7 @@ pub mod openai_chat;
 pub mod openai_responses;
 pub mod passthrough;
 pub mod sse;
+pub mod thinking_tags;
 
 use serde::de::DeserializeOwned;
 
