@@ -99,7 +99,13 @@ impl ThinkingTags {
             State::InThinking { .. } => Piece::Thinking(held),
             State::PreContent | State::AfterThinking | State::Streaming => Piece::Text(held),
         };
-        self.state = State::Streaming;
+        // Past the end nothing more is held; whether there was thinking
+        // still shows.
+        self.state = if self.found_thinking() {
+            State::AfterThinking
+        } else {
+            State::Streaming
+        };
         let mut pieces = Vec::new();
         emit(&mut pieces, piece);
         pieces
@@ -304,6 +310,7 @@ mod tests {
         assert_eq!(parser.push("<thought>abc</thou"), vec![thinking("abc")]);
         assert!(parser.found_thinking());
         assert_eq!(parser.finish(), vec![thinking("</thou")]);
+        assert!(parser.found_thinking());
         assert_eq!(parser.finish(), vec![]);
     }
 
@@ -338,6 +345,8 @@ mod tests {
         let mut parser = ThinkingTags::new();
         assert_eq!(parser.push("<thinking"), vec![]);
         assert_eq!(parser.push("!"), vec![text("<thinking!")]);
+        assert_eq!(parser.finish(), vec![]);
+        assert!(!parser.found_thinking());
     }
 
     #[test]
