@@ -62,6 +62,8 @@ pub struct ThinkingTags {
     state: State,
     /// Text received but not yet emitted.
     held: String,
+    /// The reply opened with a thinking tag.
+    opened: bool,
 }
 
 impl Default for ThinkingTags {
@@ -76,13 +78,14 @@ impl ThinkingTags {
         Self {
             state: State::PreContent,
             held: String::new(),
+            opened: false,
         }
     }
 
     /// Whether the reply opened with a thinking tag (known once the tag is
     /// complete).
     pub fn found_thinking(&self) -> bool {
-        matches!(self.state, State::InThinking { .. } | State::AfterThinking)
+        self.opened
     }
 
     /// Feeds one text delta and returns the pieces it completes.
@@ -99,13 +102,7 @@ impl ThinkingTags {
             State::InThinking { .. } => Piece::Thinking(held),
             State::PreContent | State::AfterThinking | State::Streaming => Piece::Text(held),
         };
-        // Past the end nothing more is held; whether there was thinking
-        // still shows.
-        self.state = if self.found_thinking() {
-            State::AfterThinking
-        } else {
-            State::Streaming
-        };
+        self.state = State::Streaming;
         let mut pieces = Vec::new();
         emit(&mut pieces, piece);
         pieces
@@ -135,6 +132,7 @@ impl ThinkingTags {
                 let rest = content[open.len()..].to_owned();
                 self.held = rest;
                 self.state = State::InThinking { close };
+                self.opened = true;
                 self.in_thinking(close, pieces);
                 return;
             }
@@ -341,7 +339,10 @@ mod tests {
         assert_eq!(parser.push("</reasoning"), vec![]);
         assert_eq!(parser.push(">\n"), vec![]);
         assert_eq!(parser.push("Hi"), vec![text("Hi")]);
+        assert!(parser.found_thinking());
         assert_eq!(parser.push(" there"), vec![text(" there")]);
+        assert_eq!(parser.finish(), vec![]);
+        assert!(parser.found_thinking());
         let mut parser = ThinkingTags::new();
         assert_eq!(parser.push("<thinking"), vec![]);
         assert_eq!(parser.push("!"), vec![text("<thinking!")]);
