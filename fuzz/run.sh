@@ -5,7 +5,8 @@
 # Needs cargo-fuzz (`cargo install cargo-fuzz --locked`) and a C++ compiler
 # for libFuzzer. Crashes land in fuzz/artifacts/<target>/; the corpus grows in
 # fuzz/corpus/<target>/ (both ignored by git). Inputs that once failed are
-# kept in fuzz/regressions/<target>/ and seed every run.
+# kept in fuzz/regressions/<target>/ and seed every run, as do the hand-made
+# inputs in fuzz/seeds/<target>/ for targets no fixture feeds.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -20,12 +21,15 @@ fixtures=../crates/protocol/fixtures
 
 # Starts a target's corpus from the protocol fixtures (request bodies as
 # they are, streams behind two bytes that choose the chunk cuts) and from
-# the committed regressions, inputs that once failed.
+# the committed regressions, inputs that once failed, and hand-made seeds.
 seed() {
   local target="$1" dir="corpus/$1" dialect
   mkdir -p "$dir"
   if [ -d "regressions/$target" ]; then
     cp regressions/"$target"/* "$dir/"
+  fi
+  if [ -d "seeds/$target" ]; then
+    cp seeds/"$target"/* "$dir/"
   fi
   case "$target" in
     request_*)

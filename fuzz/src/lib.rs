@@ -8,6 +8,7 @@
 //! to the input, and encoded requests that are JSON.
 
 use subgate_core::Dialect;
+use subgate_protocol::aws_eventstream::{Decoder, FrameError, Message};
 use subgate_protocol::canonical::{Aggregator, Event, ReplyMeta};
 use subgate_protocol::codec::{StreamEncoder, Target};
 use subgate_protocol::dispatch::{self, ClientStream, DIALECTS, RequestLine};
@@ -15,6 +16,7 @@ use subgate_protocol::gemini::ArrayFraming;
 use subgate_protocol::openai_chat::ChatUpstream;
 use subgate_protocol::passthrough::{BodyHead, Tap};
 use subgate_protocol::sse::{SseDecoder, SseError};
+use subgate_protocol::thinking_tags::{Piece, ThinkingTags};
 
 /// Larger than any input the fuzzer makes, so no limit is hit and cut
 /// invariance holds exactly.
@@ -230,4 +232,169 @@ pub fn stream(dialect: Dialect, data: &[u8]) {
         assert_eq!(cut.events, whole.events);
     }
     tap(dialect, &pieces);
+}
+
+/// Smaller than the largest input, so the size limit is reached too.
+const MAX_FRAME_BYTES: usize = 8192;
+
+/// What the event-stream decoder made of a stream: the messages, then the
+/// first error or how the stream ended.
+#[derive(Debug, PartialEq, Eq)]
+struct FrameOutcome {
+    messages: Vec<Message>,
+    end: Result<(), FrameError>,
+}
+
+fn decode_frames(pieces: &[&[u8]]) -> FrameOutcome {
+    let mut decoder = Decoder::new(MAX_FRAME_BYTES);
+    let mut messages = Vec::new();
+    for piece in pieces {
+        decoder.push(piece);
+        loop {
+            match decoder.next_message() {
+                Ok(Some(message)) => messages.push(message),
+                Ok(None) => break,
+                Err(error) => {
+                    // A failed decoder stays quiet whatever comes next.
+                    decoder.push(piece);
+                    assert_eq!(decoder.next_message(), Ok(None));
+                    assert_eq!(decoder.finish(), Ok(()));
+                    return FrameOutcome {
+                        messages,
+                        end: Err(error),
+                    };
+                }
+            }
+        }
+    }
+    let end = decoder.finish();
+    FrameOutcome { messages, end }
+}
+
+/// Writes correct CRCs into every frame the lengths mark out, so the fuzzer
+/// reaches the headers instead of stopping at a checksum.
+fn repair_crcs(body: &mut [u8]) {
+    let mut at = 0;
+    while let Some(prelude) = body.get(at..at + 12) {
+        let crc = crc32fast::hash(&prelude[..8]).to_be_bytes();
+        let total = u32::from_be_bytes([prelude[0], prelude[1], prelude[2], prelude[3]]) as usize;
+        body[at + 8..at + 12].copy_from_slice(&crc);
+        let Some(end) = at
+            .checked_add(total)
+            .filter(|end| total >= 16 && *end <= body.len())
+        else {
+            return;
+        };
+        let crc = crc32fast::hash(&body[at..end - 4]).to_be_bytes();
+        body[end - 4..end].copy_from_slice(&crc);
+        at = end;
+    }
+}
+
+/// The AWS event-stream decoder: the same messages and errors whatever the
+/// cuts, and every message encodes back to the bytes it came from.
+///
+/// The first byte's low bit asks for the CRCs to be repaired first; the next
+/// two choose the cuts.
+///
+/// # Panics
+///
+/// When either does not hold: that is the finding.
+pub fn aws_eventstream(data: &[u8]) {
+    let Some((&flags, rest)) = data.split_first() else {
+        return;
+    };
+    let (pieces, body) = chunks(rest);
+    let mut repaired;
+    let (pieces, body) = if flags & 1 == 1 {
+        repaired = body.to_vec();
+        repair_crcs(&mut repaired);
+        let lens: Vec<usize> = pieces.iter().map(|piece| piece.len()).collect();
+        let mut cut = Vec::new();
+        let mut rest: &[u8] = &repaired;
+        for len in lens {
+            let (piece, tail) = rest.split_at(len);
+            cut.push(piece);
+            rest = tail;
+        }
+        (cut, &repaired[..])
+    } else {
+        (pieces, body)
+    };
+    let cut = decode_frames(&pieces);
+    let whole = decode_frames(&[body]);
+    assert_eq!(cut, whole);
+    let mut encoded = Vec::new();
+    for message in &whole.messages {
+        match message.encode() {
+            Ok(bytes) => encoded.extend_from_slice(&bytes),
+            Err(error) => panic!("a decoded message does not encode: {error}"),
+        }
+    }
+    assert_eq!(encoded, body[..encoded.len().min(body.len())]);
+    if whole.end.is_ok() {
+        assert_eq!(encoded.len(), body.len());
+    }
+}
+
+/// Feeds `chunks` to a thinking-tag parser and joins neighbouring pieces of
+/// the same kind.
+fn parse_thinking(chunks: &[&str]) -> (Vec<Piece>, bool) {
+    let mut parser = ThinkingTags::new();
+    let mut pieces: Vec<Piece> = Vec::new();
+    let mut add = |new: Vec<Piece>| {
+        for piece in new {
+            match (pieces.last_mut(), piece) {
+                (_, Piece::Thinking(part) | Piece::Text(part)) if part.is_empty() => {
+                    panic!("an empty piece");
+                }
+                (Some(Piece::Thinking(last)), Piece::Thinking(next))
+                | (Some(Piece::Text(last)), Piece::Text(next)) => last.push_str(&next),
+                (_, piece) => pieces.push(piece),
+            }
+        }
+    };
+    for chunk in chunks {
+        add(parser.push(chunk));
+    }
+    add(parser.finish());
+    (pieces, parser.found_thinking())
+}
+
+/// The thinking-tag parser: the same pieces whatever the cuts, and text
+/// without a leading tag passes through unchanged.
+///
+/// # Panics
+///
+/// When either does not hold: that is the finding.
+pub fn thinking_tags(data: &[u8]) {
+    let (pieces, body) = chunks(data);
+    let text = String::from_utf8_lossy(body);
+    // The same cut lengths, each moved forward to a char boundary.
+    let mut cuts = Vec::new();
+    let mut at = 0;
+    for piece in &pieces {
+        let start = at;
+        at = (at + piece.len()).min(text.len());
+        while !text.is_char_boundary(at) {
+            at += 1;
+        }
+        if start < at {
+            cuts.push(&text[start..at]);
+        }
+    }
+    if at < text.len() {
+        cuts.push(&text[at..]);
+    }
+    let cut = parse_thinking(&cuts);
+    let whole = parse_thinking(&[&text]);
+    assert_eq!(cut, whole);
+    if !whole.1 {
+        let expected: Vec<Piece> = if text.is_empty() {
+            Vec::new()
+        } else {
+            vec![Piece::Text(text.into_owned())]
+        };
+        assert_eq!(whole.0, expected);
+    }
 }

@@ -10,6 +10,7 @@
 //! encoder. Translating dialect A to B always goes A → canonical → B.
 
 pub mod anthropic;
+pub mod aws_eventstream;
 pub mod canonical;
 pub mod codec;
 pub mod count;
@@ -22,6 +23,7 @@ pub mod openai_chat;
 pub mod openai_responses;
 pub mod passthrough;
 pub mod sse;
+pub mod thinking_tags;
 
 use serde::de::DeserializeOwned;
 
