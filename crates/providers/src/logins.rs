@@ -16,34 +16,51 @@ use crate::{Account, Kind, Provider, Refreshed, claude, codex, copilot, gemini_c
 /// How long before expiry a credential is refreshed.
 pub const REFRESH_MARGIN_MS: i64 = 5 * 60 * 1000;
 
+/// A subscription provider's own part, borrowed: the login dispatch below
+/// matches on this, so the API-key kinds are ruled out in one place.
+enum Subscription<'a> {
+    Claude(&'a claude::Claude),
+    Codex(&'a codex::Codex),
+    Copilot(&'a copilot::Copilot),
+    GeminiCli(&'a gemini_cli::GeminiCli),
+}
+
 impl Provider {
-    /// The ways this provider's accounts can log in, the preferred first;
-    /// empty for API keys.
-    pub fn login_methods(&self) -> &'static [LoginMethod] {
+    /// The subscription this provider is, if it is one.
+    fn subscription(&self) -> Option<Subscription<'_>> {
         match &self.kind {
-            Kind::Claude(_) | Kind::GeminiCli(_) => &[LoginMethod::Browser, LoginMethod::Paste],
-            Kind::Codex(_) => &[LoginMethod::Browser, LoginMethod::Device],
-            Kind::Copilot(_) => &[LoginMethod::Device],
+            Kind::Claude(upstream) => Some(Subscription::Claude(upstream)),
+            Kind::Codex(upstream) => Some(Subscription::Codex(upstream)),
+            Kind::Copilot(upstream) => Some(Subscription::Copilot(upstream)),
+            Kind::GeminiCli(upstream) => Some(Subscription::GeminiCli(upstream)),
             Kind::OpenAiCompatible(_)
             | Kind::OpenAi(_)
             | Kind::Anthropic(_)
             | Kind::Gemini(_)
-            | Kind::Kimi(_) => &[],
+            | Kind::Kimi(_) => None,
+        }
+    }
+
+    /// The ways this provider's accounts can log in, the preferred first;
+    /// empty for API keys.
+    pub fn login_methods(&self) -> &'static [LoginMethod] {
+        match self.subscription() {
+            Some(Subscription::Claude(_) | Subscription::GeminiCli(_)) => {
+                &[LoginMethod::Browser, LoginMethod::Paste]
+            }
+            Some(Subscription::Codex(_)) => &[LoginMethod::Browser, LoginMethod::Device],
+            Some(Subscription::Copilot(_)) => &[LoginMethod::Device],
+            None => &[],
         }
     }
 
     /// Where a browser login's loopback callback listens.
     pub fn callback(&self) -> Option<CallbackSpec> {
-        match &self.kind {
-            Kind::Claude(_) => Some(claude::CALLBACK),
-            Kind::Codex(_) => Some(codex::CALLBACK),
-            Kind::GeminiCli(_) => Some(gemini_cli::CALLBACK),
-            Kind::Copilot(_)
-            | Kind::OpenAiCompatible(_)
-            | Kind::OpenAi(_)
-            | Kind::Anthropic(_)
-            | Kind::Gemini(_)
-            | Kind::Kimi(_) => None,
+        match self.subscription()? {
+            Subscription::Claude(_) => Some(claude::CALLBACK),
+            Subscription::Codex(_) => Some(codex::CALLBACK),
+            Subscription::GeminiCli(_) => Some(gemini_cli::CALLBACK),
+            Subscription::Copilot(_) => None,
         }
     }
 
@@ -55,30 +72,25 @@ impl Provider {
         state: &str,
         redirect_uri: Option<&str>,
     ) -> Option<(Url, String)> {
-        match &self.kind {
-            Kind::Claude(claude) => Some(claude.endpoints.authorize_url(
+        match self.subscription()? {
+            Subscription::Claude(claude) => Some(claude.endpoints.authorize_url(
                 challenge,
                 state,
                 redirect_uri,
             )),
-            Kind::GeminiCli(gemini) => Some(gemini.endpoints.authorize_url(
+            Subscription::GeminiCli(gemini) => Some(gemini.endpoints.authorize_url(
                 challenge,
                 state,
                 redirect_uri,
             )),
-            Kind::Codex(codex) => {
+            Subscription::Codex(codex) => {
                 let redirect = redirect_uri?;
                 Some((
                     codex.endpoints.authorize_url(challenge, state, redirect),
                     redirect.to_owned(),
                 ))
             }
-            Kind::Copilot(_)
-            | Kind::OpenAiCompatible(_)
-            | Kind::OpenAi(_)
-            | Kind::Anthropic(_)
-            | Kind::Gemini(_)
-            | Kind::Kimi(_) => None,
+            Subscription::Copilot(_) => None,
         }
     }
 
@@ -90,29 +102,24 @@ impl Provider {
         verifier: &str,
         redirect_uri: &str,
     ) -> Option<OutboundRequest> {
-        match &self.kind {
-            Kind::Claude(claude) => Some(claude.endpoints.exchange_request(
+        match self.subscription()? {
+            Subscription::Claude(claude) => Some(claude.endpoints.exchange_request(
                 code,
                 state,
                 verifier,
                 redirect_uri,
             )),
-            Kind::Codex(codex) => Some(codex.endpoints.exchange_request(
+            Subscription::Codex(codex) => Some(codex.endpoints.exchange_request(
                 code,
                 verifier,
                 redirect_uri,
             )),
-            Kind::GeminiCli(gemini) => Some(gemini.endpoints.exchange_request(
+            Subscription::GeminiCli(gemini) => Some(gemini.endpoints.exchange_request(
                 code,
                 verifier,
                 redirect_uri,
             )),
-            Kind::Copilot(_)
-            | Kind::OpenAiCompatible(_)
-            | Kind::OpenAi(_)
-            | Kind::Anthropic(_)
-            | Kind::Gemini(_)
-            | Kind::Kimi(_) => None,
+            Subscription::Copilot(_) => None,
         }
     }
 
@@ -136,16 +143,13 @@ impl Provider {
         now: i64,
     ) -> Result<Login, TokenError> {
         let wait = retry_after(headers);
-        match &self.kind {
-            Kind::Claude(_) => claude::read_tokens(status, wait, body, previous, now),
-            Kind::Codex(_) => codex::read_tokens(status, wait, body, previous, now),
-            Kind::GeminiCli(_) => gemini_cli::read_tokens(status, wait, body, previous, now),
-            Kind::Copilot(_)
-            | Kind::OpenAiCompatible(_)
-            | Kind::OpenAi(_)
-            | Kind::Anthropic(_)
-            | Kind::Gemini(_)
-            | Kind::Kimi(_) => Err(self.no_login()),
+        match self.subscription() {
+            Some(Subscription::Claude(_)) => claude::read_tokens(status, wait, body, previous, now),
+            Some(Subscription::Codex(_)) => codex::read_tokens(status, wait, body, previous, now),
+            Some(Subscription::GeminiCli(_)) => {
+                gemini_cli::read_tokens(status, wait, body, previous, now)
+            }
+            Some(Subscription::Copilot(_)) | None => Err(self.no_login()),
         }
     }
 
@@ -159,16 +163,10 @@ impl Provider {
 
     /// The request that starts a device login.
     pub fn device_start_request(&self) -> Option<OutboundRequest> {
-        match &self.kind {
-            Kind::Codex(codex) => Some(codex.endpoints.device_start_request()),
-            Kind::Copilot(copilot) => Some(copilot.endpoints.device_start_request()),
-            Kind::Claude(_)
-            | Kind::GeminiCli(_)
-            | Kind::OpenAiCompatible(_)
-            | Kind::OpenAi(_)
-            | Kind::Anthropic(_)
-            | Kind::Gemini(_)
-            | Kind::Kimi(_) => None,
+        match self.subscription()? {
+            Subscription::Codex(codex) => Some(codex.endpoints.device_start_request()),
+            Subscription::Copilot(copilot) => Some(copilot.endpoints.device_start_request()),
+            Subscription::Claude(_) | Subscription::GeminiCli(_) => None,
         }
     }
 
@@ -178,31 +176,21 @@ impl Provider {
         status: StatusCode,
         body: &[u8],
     ) -> Result<DeviceStart, TokenError> {
-        match &self.kind {
-            Kind::Codex(codex) => codex.endpoints.read_device_start(status, body),
-            Kind::Copilot(_) => copilot::Endpoints::read_device_start(status, body),
-            Kind::Claude(_)
-            | Kind::GeminiCli(_)
-            | Kind::OpenAiCompatible(_)
-            | Kind::OpenAi(_)
-            | Kind::Anthropic(_)
-            | Kind::Gemini(_)
-            | Kind::Kimi(_) => Err(self.no_login()),
+        match self.subscription() {
+            Some(Subscription::Codex(codex)) => codex.endpoints.read_device_start(status, body),
+            Some(Subscription::Copilot(_)) => copilot::Endpoints::read_device_start(status, body),
+            Some(Subscription::Claude(_) | Subscription::GeminiCli(_)) | None => {
+                Err(self.no_login())
+            }
         }
     }
 
     /// One poll of a started device login.
     pub fn device_poll_request(&self, start: &DeviceStart) -> Option<OutboundRequest> {
-        match &self.kind {
-            Kind::Codex(codex) => Some(codex.endpoints.device_poll_request(start)),
-            Kind::Copilot(copilot) => Some(copilot.endpoints.device_poll_request(start)),
-            Kind::Claude(_)
-            | Kind::GeminiCli(_)
-            | Kind::OpenAiCompatible(_)
-            | Kind::OpenAi(_)
-            | Kind::Anthropic(_)
-            | Kind::Gemini(_)
-            | Kind::Kimi(_) => None,
+        match self.subscription()? {
+            Subscription::Codex(codex) => Some(codex.endpoints.device_poll_request(start)),
+            Subscription::Copilot(copilot) => Some(copilot.endpoints.device_poll_request(start)),
+            Subscription::Claude(_) | Subscription::GeminiCli(_) => None,
         }
     }
 
@@ -212,38 +200,28 @@ impl Provider {
         status: StatusCode,
         body: &[u8],
     ) -> Result<DevicePoll<DeviceGrant>, DeviceError<TokenError>> {
-        match &self.kind {
-            Kind::Codex(codex) => codex.endpoints.read_device_poll(status, body),
-            Kind::Copilot(_) => copilot::Endpoints::read_device_poll(status, body),
-            Kind::Claude(_)
-            | Kind::GeminiCli(_)
-            | Kind::OpenAiCompatible(_)
-            | Kind::OpenAi(_)
-            | Kind::Anthropic(_)
-            | Kind::Gemini(_)
-            | Kind::Kimi(_) => Err(DeviceError::Failed(self.no_login())),
+        match self.subscription() {
+            Some(Subscription::Codex(codex)) => codex.endpoints.read_device_poll(status, body),
+            Some(Subscription::Copilot(_)) => copilot::Endpoints::read_device_poll(status, body),
+            Some(Subscription::Claude(_) | Subscription::GeminiCli(_)) | None => {
+                Err(DeviceError::Failed(self.no_login()))
+            }
         }
     }
 
     /// The first request of what a fresh login still needs before it
     /// serves (naming its account, finding its project), if anything.
     pub fn first_setup(&self, login: &Login) -> Option<Setup> {
-        match &self.kind {
-            Kind::Copilot(copilot) => Some(Setup::new(
+        match self.subscription()? {
+            Subscription::Copilot(copilot) => Some(Setup::new(
                 copilot
                     .endpoints
                     .user_request(&login.access_token, copilot.editor_headers(false)),
                 SetupStep::CopilotUser,
                 std::time::Duration::ZERO,
             )),
-            Kind::GeminiCli(gemini) => gemini.first_setup(login),
-            Kind::Claude(_)
-            | Kind::Codex(_)
-            | Kind::OpenAiCompatible(_)
-            | Kind::OpenAi(_)
-            | Kind::Anthropic(_)
-            | Kind::Gemini(_)
-            | Kind::Kimi(_) => None,
+            Subscription::GeminiCli(gemini) => gemini.first_setup(login),
+            Subscription::Claude(_) | Subscription::Codex(_) => None,
         }
     }
 
@@ -256,16 +234,10 @@ impl Provider {
         status: StatusCode,
         body: &[u8],
     ) -> Result<(Login, Option<Setup>), TokenError> {
-        match &self.kind {
-            Kind::Copilot(_) => Ok((copilot::read_user(status, body, login)?, None)),
-            Kind::GeminiCli(gemini) => gemini.read_setup(login, step, status, body),
-            Kind::Claude(_)
-            | Kind::Codex(_)
-            | Kind::OpenAiCompatible(_)
-            | Kind::OpenAi(_)
-            | Kind::Anthropic(_)
-            | Kind::Gemini(_)
-            | Kind::Kimi(_) => Ok((login, None)),
+        match self.subscription() {
+            Some(Subscription::Copilot(_)) => Ok((copilot::read_user(status, body, login)?, None)),
+            Some(Subscription::GeminiCli(gemini)) => gemini.read_setup(login, step, status, body),
+            Some(Subscription::Claude(_) | Subscription::Codex(_)) | None => Ok((login, None)),
         }
     }
 
@@ -291,20 +263,15 @@ impl Provider {
     pub fn refresh_request(&self, account: &Account) -> Option<OutboundRequest> {
         let tokens = account.credential.session()?.tokens();
         let refresh = tokens.login.refresh_token.as_deref();
-        match &self.kind {
-            Kind::Claude(claude) => Some(claude.endpoints.refresh_request(refresh?)),
-            Kind::Codex(codex) => Some(codex.endpoints.refresh_request(refresh?)),
-            Kind::GeminiCli(gemini) => Some(gemini.endpoints.refresh_request(refresh?)),
-            Kind::Copilot(copilot) => Some(
+        match self.subscription()? {
+            Subscription::Claude(claude) => Some(claude.endpoints.refresh_request(refresh?)),
+            Subscription::Codex(codex) => Some(codex.endpoints.refresh_request(refresh?)),
+            Subscription::GeminiCli(gemini) => Some(gemini.endpoints.refresh_request(refresh?)),
+            Subscription::Copilot(copilot) => Some(
                 copilot
                     .endpoints
                     .token_request(&tokens.login.access_token, copilot.editor_headers(false)),
             ),
-            Kind::OpenAiCompatible(_)
-            | Kind::OpenAi(_)
-            | Kind::Anthropic(_)
-            | Kind::Gemini(_)
-            | Kind::Kimi(_) => None,
         }
     }
 

@@ -160,6 +160,39 @@ impl TokenError {
     }
 }
 
+/// A body for an auth server.
+pub(crate) enum AuthBody<'a> {
+    /// JSON.
+    Json(serde_json::Value),
+    /// Form-encoded pairs.
+    Form(&'a [(&'a str, &'a str)]),
+}
+
+/// `POST url` to an auth server (token, device and registration
+/// endpoints), asking for a JSON answer.
+pub(crate) fn auth_post(url: Url, body: AuthBody<'_>) -> subgate_http::OutboundRequest {
+    use http::header::{ACCEPT, CONTENT_TYPE};
+    use http::{HeaderMap, HeaderValue};
+    let (content_type, body) = match body {
+        AuthBody::Json(value) => ("application/json", value.to_string()),
+        AuthBody::Form(pairs) => (
+            "application/x-www-form-urlencoded",
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs.iter().copied())
+                .finish(),
+        ),
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    subgate_http::OutboundRequest {
+        method: http::Method::POST,
+        url,
+        headers,
+        body: bytes::Bytes::from(body),
+    }
+}
+
 /// Adds `name=value` query pairs to `url`.
 pub(crate) fn with_query(mut url: Url, pairs: &[(&str, &str)]) -> Url {
     url.query_pairs_mut().extend_pairs(pairs.iter().copied());

@@ -3,15 +3,14 @@
 //! platform.claude.com, a loopback callback or a page showing `CODE#STATE`
 //! to paste.
 
-use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_TYPE};
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::header::ACCEPT;
+use http::{HeaderValue, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 use subgate_config::Url;
 use subgate_http::OutboundRequest;
 
-use crate::oauth::{CallbackSpec, TokenError, at, fixed_url, with_query};
+use crate::oauth::{AuthBody, CallbackSpec, TokenError, at, auth_post, fixed_url, with_query};
 use crate::session::Login;
 
 pub(crate) const CLIENT_ID: &str = "9d1c250a-e61b-44d9-88ed-5944d1962f5e";
@@ -83,7 +82,7 @@ impl Endpoints {
         verifier: &str,
         redirect_uri: &str,
     ) -> OutboundRequest {
-        self.post(&json!({
+        self.post(json!({
             "grant_type": "authorization_code",
             "code": code,
             "state": state,
@@ -94,26 +93,21 @@ impl Endpoints {
     }
 
     pub(crate) fn refresh_request(&self, refresh_token: &str) -> OutboundRequest {
-        self.post(&json!({
+        self.post(json!({
             "grant_type": "refresh_token",
             "refresh_token": refresh_token,
             "client_id": CLIENT_ID,
         }))
     }
 
-    fn post(&self, body: &serde_json::Value) -> OutboundRequest {
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(
+    fn post(&self, body: serde_json::Value) -> OutboundRequest {
+        let mut request = auth_post(self.token.clone(), AuthBody::Json(body));
+        // What Claude Code's HTTP client sends.
+        request.headers.insert(
             ACCEPT,
             HeaderValue::from_static("application/json, text/plain, */*"),
         );
-        OutboundRequest {
-            method: Method::POST,
-            url: self.token.clone(),
-            headers,
-            body: Bytes::from(body.to_string()),
-        }
+        request
     }
 }
 
@@ -160,6 +154,7 @@ pub(crate) fn read_tokens(
 
 #[cfg(test)]
 mod tests {
+    use http::header::CONTENT_TYPE;
     use pretty_assertions::assert_eq;
 
     use super::*;

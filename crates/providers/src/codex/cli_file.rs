@@ -42,21 +42,10 @@ pub(crate) fn write_back(file: &mut Value, login: &Login, now: i64) {
 
 #[cfg(test)]
 mod tests {
-    use base64::Engine as _;
     use pretty_assertions::assert_eq;
 
     use super::*;
-
-    fn jwt(claims: &Value) -> String {
-        let encode = |value: &Value| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
-        };
-        format!(
-            "{}.{}.sig",
-            encode(&json!({"alg": "RS256"})),
-            encode(claims)
-        )
-    }
+    use crate::codex::login::tests::jwt;
 
     #[test]
     fn auth_json_is_read_and_written_back_in_place() {

@@ -6,16 +6,16 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_TYPE};
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use subgate_auth::{DeviceError, DevicePoll};
 use subgate_config::Url;
 use subgate_http::OutboundRequest;
 
-use crate::oauth::{CallbackSpec, DeviceGrant, DeviceStart, TokenError, at, with_query};
+use crate::oauth::{
+    AuthBody, CallbackSpec, DeviceGrant, DeviceStart, TokenError, at, auth_post, with_query,
+};
 use crate::session::Login;
 
 pub(crate) const CLIENT_ID: &str = "app_EMoamEEZ73f0CkXaXp7hrann";
@@ -74,42 +74,35 @@ impl Endpoints {
         verifier: &str,
         redirect_uri: &str,
     ) -> OutboundRequest {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs([
+        auth_post(
+            at(&self.issuer, "/oauth/token"),
+            AuthBody::Form(&[
                 ("grant_type", "authorization_code"),
                 ("client_id", CLIENT_ID),
                 ("code", code),
                 ("redirect_uri", redirect_uri),
                 ("code_verifier", verifier),
-            ])
-            .finish();
-        post(
-            at(&self.issuer, "/oauth/token"),
-            "application/x-www-form-urlencoded",
-            body,
+            ]),
         )
     }
 
     /// The refresh, in JSON as Codex CLI sends it.
     pub(crate) fn refresh_request(&self, refresh_token: &str) -> OutboundRequest {
-        let body = json!({
-            "client_id": CLIENT_ID,
-            "grant_type": "refresh_token",
-            "refresh_token": refresh_token,
-            "scope": REFRESH_SCOPES,
-        });
-        post(
+        auth_post(
             at(&self.issuer, "/oauth/token"),
-            "application/json",
-            body.to_string(),
+            AuthBody::Json(json!({
+                "client_id": CLIENT_ID,
+                "grant_type": "refresh_token",
+                "refresh_token": refresh_token,
+                "scope": REFRESH_SCOPES,
+            })),
         )
     }
 
     pub(crate) fn device_start_request(&self) -> OutboundRequest {
-        post(
+        auth_post(
             at(&self.issuer, "/api/accounts/deviceauth/usercode"),
-            "application/json",
-            json!({ "client_id": CLIENT_ID }).to_string(),
+            AuthBody::Json(json!({ "client_id": CLIENT_ID })),
         )
     }
 
@@ -154,10 +147,9 @@ impl Endpoints {
     }
 
     pub(crate) fn device_poll_request(&self, start: &DeviceStart) -> OutboundRequest {
-        post(
+        auth_post(
             at(&self.issuer, "/api/accounts/deviceauth/token"),
-            "application/json",
-            json!({ "device_auth_id": start.handle, "user_code": start.user_code }).to_string(),
+            AuthBody::Json(json!({ "device_auth_id": start.handle, "user_code": start.user_code })),
         )
     }
 
@@ -196,18 +188,6 @@ impl Endpoints {
             verifier: approved.code_verifier,
             redirect_uri: at(&self.issuer, "/deviceauth/callback").to_string(),
         }))
-    }
-}
-
-fn post(url: Url, content_type: &'static str, body: String) -> OutboundRequest {
-    let mut headers = HeaderMap::new();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-    OutboundRequest {
-        method: Method::POST,
-        url,
-        headers,
-        body: Bytes::from(body),
     }
 }
 
@@ -295,13 +275,15 @@ pub(crate) fn identify(login: &mut Login) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use base64::Engine as _;
+    use http::header::CONTENT_TYPE;
     use pretty_assertions::assert_eq;
 
     use super::*;
 
-    fn jwt(claims: &Value) -> String {
+    /// An unsigned JWT carrying `claims`, as the mocks issue them.
+    pub(crate) fn jwt(claims: &Value) -> String {
         let encode = |value: &Value| {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
         };

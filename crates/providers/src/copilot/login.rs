@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use http::header::{ACCEPT, AUTHORIZATION};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
@@ -15,7 +15,7 @@ use subgate_auth::{DeviceError, DevicePoll};
 use subgate_config::Url;
 use subgate_http::OutboundRequest;
 
-use crate::oauth::{DeviceGrant, DeviceStart, TokenError, at, fixed_url};
+use crate::oauth::{AuthBody, DeviceGrant, DeviceStart, TokenError, at, auth_post, fixed_url};
 use crate::session::{ApiToken, Login};
 
 /// The VS Code Copilot app's client id.
@@ -47,9 +47,9 @@ impl Endpoints {
     }
 
     pub(crate) fn device_start_request(&self) -> OutboundRequest {
-        post_json(
+        auth_post(
             at(&self.web, "/login/device/code"),
-            &json!({"client_id": CLIENT_ID, "scope": "read:user"}),
+            AuthBody::Json(json!({"client_id": CLIENT_ID, "scope": "read:user"})),
         )
     }
 
@@ -80,9 +80,11 @@ impl Endpoints {
     }
 
     pub(crate) fn device_poll_request(&self, start: &DeviceStart) -> OutboundRequest {
-        post_json(
+        auth_post(
             at(&self.web, "/login/oauth/access_token"),
-            &json!({"client_id": CLIENT_ID, "device_code": start.handle, "grant_type": DEVICE_GRANT}),
+            AuthBody::Json(
+                json!({"client_id": CLIENT_ID, "device_code": start.handle, "grant_type": DEVICE_GRANT}),
+            ),
         )
     }
 
@@ -162,18 +164,6 @@ impl Endpoints {
             headers,
             body: Bytes::new(),
         }
-    }
-}
-
-fn post_json(url: Url, body: &serde_json::Value) -> OutboundRequest {
-    let mut headers = HeaderMap::new();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-    OutboundRequest {
-        method: Method::POST,
-        url,
-        headers,
-        body: Bytes::from(body.to_string()),
     }
 }
 

@@ -9,13 +9,13 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_TYPE};
+use http::header::ACCEPT;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde::Deserialize;
 use subgate_config::Url;
 use subgate_http::OutboundRequest;
 
-use crate::oauth::{CallbackSpec, TokenError, at, fixed_url, with_query};
+use crate::oauth::{AuthBody, CallbackSpec, TokenError, at, auth_post, fixed_url, with_query};
 use crate::session::Login;
 
 pub(crate) const CLIENT_ID: &str =
@@ -126,21 +126,7 @@ impl Endpoints {
     }
 
     fn post(&self, pairs: &[(&str, &str)]) -> OutboundRequest {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(pairs.iter().copied())
-            .finish();
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        );
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        OutboundRequest {
-            method: Method::POST,
-            url: self.token.clone(),
-            headers,
-            body: Bytes::from(body),
-        }
+        auth_post(self.token.clone(), AuthBody::Form(pairs))
     }
 }
 
