@@ -10,66 +10,26 @@
     reason = "tests: a failure should fail loudly"
 )]
 
+mod support;
+
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use subgate_testkit::http_client;
 use subgate_testkit::mock::{
     MockUpstream, Scenario, gemini_daily_quota_exhausted, gemini_rate_limited,
     gemini_validation_required,
 };
+use support::{Answer, VERIFIER, challenge, no_redirects, send};
 
 const CLIENT_ID: &str = "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com";
 const CLIENT_SECRET: &str = "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";
 const SCOPES: &str = "https://www.googleapis.com/auth/cloud-platform https://www.googleapis.com/auth/userinfo.email https://www.googleapis.com/auth/userinfo.profile";
 const REDIRECT: &str = "http://127.0.0.1:45123/oauth2callback";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const PROJECT: &str = "mock-project-p41fc";
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    text: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|_| panic!("not JSON: {}", self.text))
-    }
-
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default()
-    }
-}
-
-async fn send(request: reqwest::RequestBuilder) -> Answer {
-    let response = request.send().await.expect("the mock answers");
-    Answer {
-        status: response.status(),
-        headers: response.headers().clone(),
-        text: response.text().await.expect("a body"),
-    }
-}
-
-fn no_redirects() -> reqwest::Client {
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the test plays a browser that must see the redirect itself"
-    )]
-    let builder = reqwest::Client::builder();
-    builder
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
 
 fn form(pairs: &[(&str, &str)]) -> String {
     url::form_urlencoded::Serializer::new(String::new())
@@ -272,7 +232,7 @@ async fn authorize_checks_the_request_and_pkce_is_optional_but_binding() {
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
 
     // With PKCE (the manual flow), the verifier must match.
-    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER.as_bytes()));
+    let challenge = challenge(VERIFIER);
     let pkce = [
         ("code_challenge", challenge.as_str()),
         ("code_challenge_method", "S256"),

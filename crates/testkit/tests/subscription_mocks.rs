@@ -9,65 +9,21 @@
     reason = "tests: a failure should fail loudly"
 )]
 
+mod support;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use subgate_testkit::http_client;
 use subgate_testkit::mock::{
     DeviceStep, MockUpstream, Output, Scenario, StreamEnd, claude_window_exhausted,
     codex_usage_limit,
 };
+use support::{VERIFIER, challenge, no_redirects, send};
 
 const CLAUDE_CLIENT: &str = "9d1c250a-e61b-44d9-88ed-5944d1962f5e";
 const IDENTITY: &str = "You are Claude Code, Anthropic's official CLI for Claude.";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    text: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|_| panic!("not JSON: {}", self.text))
-    }
-
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default()
-    }
-}
-
-async fn send(request: reqwest::RequestBuilder) -> Answer {
-    let response = request.send().await.expect("the mock answers");
-    Answer {
-        status: response.status(),
-        headers: response.headers().clone(),
-        text: response.text().await.expect("a body"),
-    }
-}
-
-fn no_redirects() -> reqwest::Client {
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the test plays a browser that must see the redirect itself"
-    )]
-    let builder = reqwest::Client::builder();
-    builder
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
-}
 
 fn post_json(url: &str, body: &Value) -> reqwest::RequestBuilder {
     http_client()
