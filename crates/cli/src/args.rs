@@ -82,7 +82,10 @@ pub(crate) enum Command {
     /// Sources: `claude-code` (`~/.claude/.credentials.json`), `codex`
     /// (`$CODEX_HOME/auth.json`), `copilot`
     /// (`~/.config/github-copilot/apps.json` or `hosts.json`), `gemini-cli`
-    /// (`~/.gemini/oauth_creds.json`), or `all`.
+    /// (`~/.gemini/oauth_creds.json`), `kiro` (Kiro IDE's
+    /// `~/.aws/sso/cache/kiro-auth-token.json`, with the client registration
+    /// beside it for Builder ID and Identity Center logins), `kiro-cli`
+    /// (`~/.local/share/kiro-cli/data.sqlite3`, or Amazon Q's), or `all`.
     ///
     /// Claude and Codex refresh tokens rotate: whoever refreshes first
     /// spends the token the other holds. Linked mode (the default) keeps
@@ -92,7 +95,8 @@ pub(crate) enum Command {
     /// subgate then log each other out on their next refresh, so use it
     /// only for a login the CLI no longer uses. GitHub and Google refresh
     /// tokens do not rotate; Copilot and Gemini CLI logins are always
-    /// copied.
+    /// copied. Kiro IDE's file is linked like Claude's; kiro-cli's database
+    /// is only read, so its logins are copied.
     Import(ImportArgs),
     /// Remove a login: the same as `subgate accounts remove NAME`.
     ///
@@ -129,7 +133,7 @@ pub(crate) struct LoginArgs {
 #[derive(Debug, Args)]
 pub(crate) struct ImportArgs {
     /// What to import.
-    #[arg(value_name = "SOURCE", default_value = "all", value_parser = ["claude-code", "codex", "copilot", "gemini-cli", "all"])]
+    #[arg(value_name = "SOURCE", default_value = "all", value_parser = ["claude-code", "codex", "copilot", "gemini-cli", "kiro", "kiro-cli", "all"])]
     pub(crate) source: String,
     /// Keep a private copy instead of linking to the CLI's file.
     #[arg(long)]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use subgate_engine::{Engine, ImportSource, LoginError, Saved};
+use subgate_core::ProviderKind;
 use subgate_providers::LoginMethod;
 
 use crate::args::{ImportArgs, LoginArgs};
@@ -21,7 +22,12 @@ pub(crate) fn login(config_file: Option<PathBuf>, args: &LoginArgs) -> Result<()
             .iter()
             .copied()
             .find(|method| !args.no_browser || *method != LoginMethod::Browser)
-            .ok_or_else(|| anyhow!("provider `{}` has no login", entry.name))?;
+            .ok_or_else(|| match entry.kind {
+                ProviderKind::Kiro => anyhow!(
+                    "Kiro logins are made in Kiro IDE or kiro-cli; adopt one with `subgate import kiro` or `subgate import kiro-cli`"
+                ),
+                _ => anyhow!("provider `{}` has no login", entry.name),
+            })?;
         let saved = match method {
             LoginMethod::Browser => browser_login(engine, &entry, args).await?,
             LoginMethod::Paste => paste_login(engine, &entry, args).await?,
@@ -203,7 +209,9 @@ pub(crate) fn import(config_file: Option<PathBuf>, args: &ImportArgs) -> Result<
             .collect(),
     };
     if args.file.is_some() && sources.len() != 1 {
-        bail!("--file reads one source; name it (claude-code, codex, copilot or gemini-cli)");
+        bail!(
+            "--file reads one source; name it (claude-code, codex, copilot, gemini-cli, kiro or kiro-cli)"
+        );
     }
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
@@ -246,7 +254,7 @@ async fn import_one(
             .collect();
         return format!("{label}: nothing found (looked at {})", looked.join(", "));
     };
-    let found = match subgate_engine::read_import(source, path) {
+    let found = match subgate_engine::read_import(source, path).await {
         Ok(found) => found,
         Err(error) => return format!("{label}: not imported: {error}"),
     };

@@ -34,6 +34,10 @@ pub use url::Url;
 /// The port subgate listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 8420;
 
+/// Kiro's API in its home region. Left at this default, a Kiro provider
+/// sends each login to the region its profile ARN names.
+pub const KIRO_DEFAULT_BASE_URL: &str = "https://q.us-east-1.amazonaws.com";
+
 /// A validated configuration, defaults applied.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -126,6 +130,10 @@ pub struct UpstreamLimits {
     pub connect_timeout: Duration,
     /// How long the upstream may take to send its response head.
     pub first_byte_timeout: Duration,
+    /// How long a successful answer may take to send its first chunk before
+    /// the request is sent again (`None`: only `idle_timeout` applies). Kiro
+    /// sometimes accepts a request and then stays silent.
+    pub first_token_timeout: Option<Duration>,
     /// The longest silence allowed between two chunks of a body.
     pub idle_timeout: Duration,
     /// The largest single stream event accepted from the upstream.
@@ -307,6 +315,9 @@ pub struct ProviderConfig {
     /// assemble the answer (long generations then never sit silent on the
     /// connection).
     pub always_stream: bool,
+    /// Kiro: ask for thinking with tags in the prompt and turn the tagged
+    /// text into thinking blocks (on by default; other kinds ignore it).
+    pub thinking_tags: bool,
     /// Timeouts and limits for this upstream.
     pub limits: UpstreamLimits,
 }

@@ -97,6 +97,7 @@ pub(crate) enum RawApi {
 pub(crate) struct RawTimeouts {
     pub(crate) connect_timeout: Option<ConfigDuration>,
     pub(crate) first_byte_timeout: Option<ConfigDuration>,
+    pub(crate) first_token_timeout: Option<ConfigDuration>,
     pub(crate) idle_timeout: Option<ConfigDuration>,
     pub(crate) max_event_size: Option<ConfigSize>,
 }
@@ -122,12 +123,14 @@ pub(crate) struct RawProvider {
     pub(crate) stream_usage: Option<bool>,
     pub(crate) apis: Option<Vec<RawApi>>,
     pub(crate) always_stream: Option<bool>,
+    pub(crate) thinking_tags: Option<bool>,
     #[serde(default)]
     pub(crate) headers: BTreeMap<String, String>,
     // The `[upstream]` settings, per provider. Spelled out rather than
     // flattened: serde cannot refuse unknown keys through `flatten`.
     pub(crate) connect_timeout: Option<ConfigDuration>,
     pub(crate) first_byte_timeout: Option<ConfigDuration>,
+    pub(crate) first_token_timeout: Option<ConfigDuration>,
     pub(crate) idle_timeout: Option<ConfigDuration>,
     pub(crate) max_event_size: Option<ConfigSize>,
 }
@@ -152,9 +155,11 @@ impl RawProvider {
             stream_usage: None,
             apis: None,
             always_stream: None,
+            thinking_tags: None,
             headers: BTreeMap::new(),
             connect_timeout: None,
             first_byte_timeout: None,
+            first_token_timeout: None,
             idle_timeout: None,
             max_event_size: None,
         }
@@ -164,6 +169,7 @@ impl RawProvider {
         RawTimeouts {
             connect_timeout: self.connect_timeout,
             first_byte_timeout: self.first_byte_timeout,
+            first_token_timeout: self.first_token_timeout,
             idle_timeout: self.idle_timeout,
             max_event_size: self.max_event_size,
         }

@@ -13,9 +13,9 @@ use crate::raw::{
     OneOrMany, RawAccount, RawApi, RawConfig, RawLogFormat, RawProvider, RawRouting, RawTimeouts,
 };
 use crate::{
-    AccountConfig, Alias, Config, ConfigError, DEFAULT_PORT, Database, LogConfig, LogFormat,
-    OpenAiApi, PoolConfig, ProviderConfig, RoutingConfig, ServerConfig, StorageConfig, Strategy,
-    UpstreamLimits, default_data_dir,
+    AccountConfig, Alias, Config, ConfigError, DEFAULT_PORT, Database, KIRO_DEFAULT_BASE_URL,
+    LogConfig, LogFormat, OpenAiApi, PoolConfig, ProviderConfig, RoutingConfig, ServerConfig,
+    StorageConfig, Strategy, UpstreamLimits, default_data_dir,
 };
 
 const DEFAULT_MAX_BODY_BYTES: u64 = 32 << 20;
@@ -25,9 +25,15 @@ const DEFAULT_LIMITS: UpstreamLimits = UpstreamLimits {
     // A non-streamed answer arrives whole, so its first byte can take as
     // long as the generation itself.
     first_byte_timeout: Duration::from_mins(10),
+    first_token_timeout: None,
     idle_timeout: Duration::from_mins(5),
     max_event_bytes: 16 << 20,
 };
+
+/// How long Kiro may stay silent after accepting a request before it is
+/// sent again (kiro-gateway waits 15 s; a long prompt can take longer to
+/// start, so a little more).
+const KIRO_FIRST_TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Headers a provider entry may not set: the transport owns them.
 const RESERVED_HEADERS: &[&str] = &["host", "content-length", "transfer-encoding", "connection"];
@@ -279,6 +285,10 @@ fn limits(
         first_byte_timeout: raw
             .first_byte_timeout
             .map_or(fallback.first_byte_timeout, |d| d.0),
+        first_token_timeout: raw
+            .first_token_timeout
+            .map(|d| d.0)
+            .or(fallback.first_token_timeout),
         idle_timeout: raw.idle_timeout.map_or(fallback.idle_timeout, |d| d.0),
         max_event_bytes: raw.max_event_size.map_or(fallback.max_event_bytes, |size| {
             usize::try_from(size.0).unwrap_or(usize::MAX)
@@ -288,6 +298,10 @@ fn limits(
         ("connect_timeout", limits.connect_timeout),
         ("first_byte_timeout", limits.first_byte_timeout),
         ("idle_timeout", limits.idle_timeout),
+        (
+            "first_token_timeout",
+            limits.first_token_timeout.unwrap_or(Duration::MAX),
+        ),
     ] {
         if value.is_zero() {
             return Err(ConfigError::invalid(
@@ -312,7 +326,17 @@ fn provider(
     strategy: Strategy,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<ProviderConfig, ConfigError> {
-    let limits = limits(&entry.timeouts(), defaults, key)?;
+    let mut limits = limits(&entry.timeouts(), defaults, key)?;
+    if entry.kind == ProviderKind::Kiro && limits.first_token_timeout.is_none() {
+        limits.first_token_timeout = Some(KIRO_FIRST_TOKEN_TIMEOUT);
+    }
+    if entry.thinking_tags.is_some() && entry.kind != ProviderKind::Kiro {
+        return Err(ConfigError::invalid_with_hint(
+            format!("{key}.thinking_tags"),
+            format!("a `{}` provider has its own thinking", entry.kind),
+            "`thinking_tags` is a Kiro setting",
+        ));
+    }
     let name = entry
         .name
         .clone()
@@ -404,6 +428,7 @@ fn provider(
         headers,
         apis,
         always_stream: entry.always_stream.unwrap_or(false),
+        thinking_tags: entry.thinking_tags.unwrap_or(true),
         limits,
     })
 }
@@ -425,7 +450,8 @@ fn apis(
             | ProviderKind::Claude
             | ProviderKind::Codex
             | ProviderKind::Copilot
-            | ProviderKind::GeminiCli => Vec::new(),
+            | ProviderKind::GeminiCli
+            | ProviderKind::Kiro => Vec::new(),
         });
     };
     match kind {
@@ -436,7 +462,8 @@ fn apis(
         | ProviderKind::Claude
         | ProviderKind::Codex
         | ProviderKind::Copilot
-        | ProviderKind::GeminiCli => {
+        | ProviderKind::GeminiCli
+        | ProviderKind::Kiro => {
             return Err(ConfigError::invalid_with_hint(
                 key,
                 format!("a `{kind}` provider speaks its own API only"),
@@ -658,6 +685,8 @@ fn default_base_url(kind: ProviderKind, preset: Option<crate::Preset>) -> Option
         // Only a fallback: each Copilot token names its account's API.
         ProviderKind::Copilot => "https://api.individual.githubcopilot.com",
         ProviderKind::GeminiCli => "https://cloudcode-pa.googleapis.com",
+        // Only a fallback: each login's profile ARN names its region.
+        ProviderKind::Kiro => KIRO_DEFAULT_BASE_URL,
     })
 }
 

@@ -4,10 +4,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// One wire format a client or an upstream speaks.
+/// One wire format a client speaks (and most upstreams too).
 ///
-/// Upstream-only variants (Codex's Responses flavour, Code Assist's wrapper,
-/// Kiro's event stream) join this list when their providers arrive.
+/// Formats only an upstream speaks are [`Wire`] variants, so a client can
+/// never be handed one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Dialect {
@@ -44,6 +44,53 @@ impl Dialect {
         ]
         .into_iter()
         .find(|dialect| dialect.as_str() == name)
+    }
+}
+
+/// The format a request goes upstream in: a client dialect, or one only an
+/// upstream speaks. Variants of a client dialect (Codex's Responses flavour,
+/// Code Assist's wrapper) are that dialect plus their provider's edits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Wire {
+    /// A client dialect.
+    Dialect(Dialect),
+    /// Kiro's CodeWhisperer conversation, answered as an AWS event stream.
+    Kiro,
+}
+
+impl Wire {
+    /// The stable name used in logs, usage records and metrics labels.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Dialect(dialect) => dialect.as_str(),
+            Self::Kiro => "kiro",
+        }
+    }
+
+    /// The client dialect this is, if it is one.
+    pub const fn dialect(self) -> Option<Dialect> {
+        match self {
+            Self::Dialect(dialect) => Some(dialect),
+            Self::Kiro => None,
+        }
+    }
+}
+
+impl From<Dialect> for Wire {
+    fn from(dialect: Dialect) -> Self {
+        Self::Dialect(dialect)
+    }
+}
+
+impl PartialEq<Dialect> for Wire {
+    fn eq(&self, other: &Dialect) -> bool {
+        *self == Self::Dialect(*other)
+    }
+}
+
+impl fmt::Display for Wire {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

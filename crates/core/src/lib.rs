@@ -11,7 +11,7 @@ mod provider;
 mod secret;
 mod usage;
 
-pub use dialect::Dialect;
+pub use dialect::{Dialect, Wire};
 pub use failure::FailureClass;
 pub use ids::RequestId;
 pub use provider::ProviderKind;

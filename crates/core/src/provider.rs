@@ -44,6 +44,10 @@ pub enum ProviderKind {
     /// Assist API with an OAuth login.
     #[serde(rename = "gemini-cli")]
     GeminiCli,
+    /// A Kiro subscription (AWS CodeWhisperer): Kiro's own conversation
+    /// API, answered as an AWS event stream, with a Kiro or AWS login.
+    #[serde(rename = "kiro")]
+    Kiro,
 }
 
 impl ProviderKind {
@@ -58,12 +62,18 @@ impl ProviderKind {
         Self::Codex,
         Self::Copilot,
         Self::GeminiCli,
+        Self::Kiro,
     ];
 
     /// The subscription kinds: their accounts come from logins
     /// (`subgate login`, `subgate import`), not from API keys in the config.
-    pub const SUBSCRIPTIONS: &'static [Self] =
-        &[Self::Claude, Self::Codex, Self::Copilot, Self::GeminiCli];
+    pub const SUBSCRIPTIONS: &'static [Self] = &[
+        Self::Claude,
+        Self::Codex,
+        Self::Copilot,
+        Self::GeminiCli,
+        Self::Kiro,
+    ];
 
     /// The name written in the config file.
     pub const fn as_str(self) -> &'static str {
@@ -77,6 +87,7 @@ impl ProviderKind {
             Self::Codex => "codex",
             Self::Copilot => "copilot",
             Self::GeminiCli => "gemini-cli",
+            Self::Kiro => "kiro",
         }
     }
 
@@ -84,7 +95,7 @@ impl ProviderKind {
     pub const fn is_subscription(self) -> bool {
         matches!(
             self,
-            Self::Claude | Self::Codex | Self::Copilot | Self::GeminiCli
+            Self::Claude | Self::Codex | Self::Copilot | Self::GeminiCli | Self::Kiro
         )
     }
 

@@ -213,6 +213,7 @@ impl GatewayError {
                         TimeoutPhase::Connect => "connect_timeout",
                         TimeoutPhase::FirstByte => "first_byte_timeout",
                         TimeoutPhase::Idle => "idle_timeout",
+                        TimeoutPhase::FirstToken => "first_token_timeout",
                     }
                     .to_owned(),
                 );

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use subgate_core::{Dialect, RequestId, mask};
+use subgate_core::{Dialect, RequestId, Wire, mask};
 use subgate_http::InboundResponse;
 use subgate_protocol::canonical::{Dropped, ReplyMeta};
 use subgate_protocol::error::client_status;
@@ -45,7 +45,7 @@ pub(crate) struct Plan<'a> {
     pub(crate) pool: &'a Pool,
     /// The account's index in the provider's (and the pool's) list.
     pub(crate) slot: usize,
-    pub(crate) upstream: Dialect,
+    pub(crate) upstream: Wire,
     pub(crate) upstream_model: &'a str,
     pub(crate) meta: ReplyMeta,
 }
@@ -395,11 +395,73 @@ impl Stream for Leased {
     }
 }
 
+/// How many times a request whose answer never started is sent again
+/// (with a first-token timeout; kiro-gateway re-sends up to 3 times).
+const FIRST_TOKEN_RETRIES: u32 = 2;
+
 /// Sends a generation request upstream; an error status becomes the
 /// client's error. A success is returned only once its body has started:
 /// until the first chunk arrives, a stall or a reset can still go to
-/// another account.
+/// another account. Where the provider sets a first-token timeout, an
+/// answer that does not start in time is dropped and the request sent
+/// again, a few times, before the attempt fails.
 pub(crate) async fn send(plan: &Plan<'_>, call: Call<'_>) -> Result<InboundResponse, GatewayError> {
+    let provider = plan.provider;
+    let Some(limit) = provider.first_token_timeout() else {
+        let mut response = send_answered(plan, call).await?;
+        started(provider, &mut response, None).await?;
+        return Ok(response);
+    };
+    let mut retries = 0;
+    loop {
+        let mut response = send_answered(plan, call.clone()).await?;
+        match started(provider, &mut response, Some(limit)).await {
+            Err(error) if error.code.as_deref() == Some("first_token_timeout")
+                && retries < FIRST_TOKEN_RETRIES =>
+            {
+                retries += 1;
+                tracing::debug!(
+                    provider = provider.name(),
+                    account = %plan.account().name,
+                    retries,
+                    "The answer did not start in time; sending the request again."
+                );
+            }
+            outcome => return outcome.map(|()| response),
+        }
+    }
+}
+
+/// Waits for a successful answer's first chunk, at most `limit`.
+async fn started(
+    provider: &Provider,
+    response: &mut InboundResponse,
+    limit: Option<Duration>,
+) -> Result<(), GatewayError> {
+    let first = response.body.first_chunk();
+    let outcome = match limit {
+        None => first.await,
+        Some(limit) => tokio::time::timeout(limit, first)
+            .await
+            .unwrap_or_else(|_| {
+                Err(subgate_http::TransportError::Timeout {
+                    url: provider.name().to_owned(),
+                    phase: subgate_http::TimeoutPhase::FirstToken,
+                    after: limit,
+                })
+            }),
+    };
+    outcome.map_err(|error| GatewayError::transport(provider.name(), &error))
+}
+
+/// Sends a generation request until the upstream answers: a refused token
+/// is renewed and the request sent once more. A success comes back with
+/// its reply edit installed and its quota noted; a refusal as the client's
+/// error.
+async fn send_answered(
+    plan: &Plan<'_>,
+    call: Call<'_>,
+) -> Result<InboundResponse, GatewayError> {
     let provider = plan.provider;
     let account = plan.account();
     credentials::ensure_fresh(plan.inner, provider, account, Need::IfStale).await?;
@@ -410,7 +472,7 @@ pub(crate) async fn send(plan: &Plan<'_>, call: Call<'_>) -> Result<InboundRespo
     // Only a login can be renewed and the request sent again.
     let again = generation.map(|generation| (generation, call.clone()));
     let (mut response, mut reply) = send_once(provider, account, call).await?;
-    if response.status == StatusCode::UNAUTHORIZED
+    if provider.wants_new_token(response.status)
         && let Some((generation, call)) = again
     {
         // The upstream no longer takes the login's token (revoked, or it
@@ -421,32 +483,26 @@ pub(crate) async fn send(plan: &Plan<'_>, call: Call<'_>) -> Result<InboundRespo
             .await?;
         (response, reply) = send_once(provider, account, call).await?;
     }
-    if response.status.is_success() {
-        if let Some(edit) = reply {
-            let stream = is_event_stream(&response.headers);
-            response
-                .body
-                .set_transform(provider.reply_transform(edit, stream));
-        }
-        if let Some(quota) = provider.quota_from_headers(&response.headers, now_millis()) {
-            plan.pool.set_quota(plan.slot, quota);
-        }
-        response
-            .body
-            .first_chunk()
-            .await
-            .map_err(|error| GatewayError::transport(provider.name(), &error))?;
-        Ok(response)
-    } else {
-        Err(refusal(
+    if !response.status.is_success() {
+        return Err(refusal(
             plan.provider,
             plan.account(),
             response,
             plan.upstream,
             plan.request.dialect,
         )
-        .await)
+        .await);
     }
+    if let Some(edit) = reply {
+        let stream = is_event_stream(&response.headers);
+        response
+            .body
+            .set_transform(provider.reply_transform(edit, stream));
+    }
+    if let Some(quota) = provider.quota_from_headers(&response.headers, now_millis()) {
+        plan.pool.set_quota(plan.slot, quota);
+    }
+    Ok(response)
 }
 
 async fn send_once(
@@ -470,7 +526,7 @@ pub(crate) async fn refusal(
     provider: &Provider,
     account: &Account,
     response: InboundResponse,
-    upstream: Dialect,
+    upstream: Wire,
     client: Dialect,
 ) -> GatewayError {
     let status = response.status;

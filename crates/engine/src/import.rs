@@ -4,6 +4,11 @@
 //! (`subgate_providers::read_cli_logins`, `write_cli_login`). Claude Code
 //! on macOS keeps its login in the Keychain instead; that is not read.
 //!
+//! Kiro keeps an IdC login's client registration in a second file named by
+//! the token file's `clientIdHash`, and kiro-cli keeps its logins in a
+//! SQLite database; both are gathered here into the one JSON value the
+//! provider reads.
+//!
 //! Write-back replaces only the token fields, keeps everything else and
 //! the file's permissions, and swaps the file in with a rename so the CLI
 //! never reads half a file.
@@ -29,15 +34,21 @@ pub enum ImportSource {
     Copilot,
     /// Gemini CLI.
     GeminiCli,
+    /// Kiro IDE.
+    Kiro,
+    /// kiro-cli (or Amazon Q Developer CLI before it).
+    KiroCli,
 }
 
 impl ImportSource {
     /// Every source, in the order `import all` tries them.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 6] = [
         Self::ClaudeCode,
         Self::Codex,
         Self::Copilot,
         Self::GeminiCli,
+        Self::Kiro,
+        Self::KiroCli,
     ];
 
     /// The source named `name` (as [`Self::as_str`] writes it).
@@ -52,6 +63,8 @@ impl ImportSource {
             Self::Codex => "codex",
             Self::Copilot => "copilot",
             Self::GeminiCli => "gemini-cli",
+            Self::Kiro => "kiro",
+            Self::KiroCli => "kiro-cli",
         }
     }
 
@@ -62,12 +75,15 @@ impl ImportSource {
             Self::Codex => ProviderKind::Codex,
             Self::Copilot => ProviderKind::Copilot,
             Self::GeminiCli => ProviderKind::GeminiCli,
+            Self::Kiro | Self::KiroCli => ProviderKind::Kiro,
         }
     }
 
-    /// Whether refreshes can rotate its tokens, so linking matters.
+    /// Whether refreshes can rotate its tokens and renewed ones are
+    /// written back, so linking matters. kiro-cli's database is read, not
+    /// written: its import is a copy.
     pub const fn refreshes(self) -> bool {
-        !matches!(self, Self::Copilot | Self::GeminiCli)
+        !matches!(self, Self::Copilot | Self::GeminiCli | Self::KiroCli)
     }
 
     /// The files it may keep its login in, first match wins.
@@ -84,6 +100,11 @@ impl ImportSource {
                 home.join(".config/github-copilot/hosts.json"),
             ],
             Self::GeminiCli => vec![home.join(".gemini/oauth_creds.json")],
+            Self::Kiro => vec![home.join(".aws/sso/cache/kiro-auth-token.json")],
+            Self::KiroCli => vec![
+                home.join(".local/share/kiro-cli/data.sqlite3"),
+                home.join(".local/share/amazon-q/data.sqlite3"),
+            ],
         }
     }
 }
@@ -108,15 +129,38 @@ pub struct ImportError {
 }
 
 /// Reads every login `source` keeps in `path`.
-pub fn read(source: ImportSource, path: &Path) -> Result<Vec<Found>, ImportError> {
+pub async fn read(source: ImportSource, path: &Path) -> Result<Vec<Found>, ImportError> {
+    if source == ImportSource::KiroCli {
+        let value = kiro_cli(path).await.map_err(|message| ImportError {
+            path: path.display().to_string(),
+            message,
+        })?;
+        return logins(source, path, &value);
+    }
+    read_file(source, path)
+}
+
+/// Reads every login `source` keeps in the JSON file at `path`.
+fn read_file(source: ImportSource, path: &Path) -> Result<Vec<Found>, ImportError> {
     let fail = |message: String| ImportError {
         path: path.display().to_string(),
         message,
     };
     let text = fs::read_to_string(path).map_err(|error| fail(error.to_string()))?;
-    let value: Value =
+    let mut value: Value =
         serde_json::from_str(&text).map_err(|error| fail(format!("not JSON: {error}")))?;
-    let logins = subgate_providers::read_cli_logins(source.kind(), &value)
+    if source == ImportSource::Kiro {
+        kiro_registration(path, &mut value).map_err(fail)?;
+    }
+    logins(source, path, &value)
+}
+
+fn logins(source: ImportSource, path: &Path, value: &Value) -> Result<Vec<Found>, ImportError> {
+    let fail = |message: String| ImportError {
+        path: path.display().to_string(),
+        message,
+    };
+    let logins = subgate_providers::read_cli_logins(source.kind(), value)
         .map_err(|message| fail(message.to_owned()))?;
     Ok(logins
         .into_iter()
@@ -131,7 +175,11 @@ pub fn read(source: ImportSource, path: &Path) -> Result<Vec<Found>, ImportError
 /// refreshed it): `current` with the file's tokens.
 pub(crate) fn read_linked(linked: &Linked, current: &Login) -> Option<Login> {
     let source = ImportSource::from_name(&linked.format)?;
-    let found = read(source, &linked.path).ok()?.into_iter().next()?.login;
+    let found = read_file(source, &linked.path)
+        .ok()?
+        .into_iter()
+        .next()?
+        .login;
     if found.access_token == current.access_token {
         return None;
     }
@@ -162,6 +210,93 @@ pub(crate) fn write_back(linked: &Linked, login: &Login) -> io::Result<()> {
     let mut bytes = serde_json::to_vec_pretty(&value).map_err(io::Error::other)?;
     bytes.push(b'\n');
     replace_file(&linked.path, &bytes)
+}
+
+/// Puts an IdC login's client registration (`<clientIdHash>.json` beside
+/// Kiro's token file) under `registration`.
+fn kiro_registration(path: &Path, token: &mut Value) -> Result<(), String> {
+    let Some(hash) = token.get("clientIdHash").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    if hash.is_empty() || !hash.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err("its `clientIdHash` is not a file name".to_owned());
+    }
+    let file = path.with_file_name(format!("{hash}.json"));
+    // A missing registration is the provider's to explain.
+    if let Ok(text) = fs::read_to_string(&file) {
+        let registration: Value = serde_json::from_str(&text)
+            .map_err(|error| format!("{} is not JSON: {error}", file.display()))?;
+        token["registration"] = registration;
+    }
+    Ok(())
+}
+
+/// kiro-cli's login from its SQLite database (`auth_kv`, and the profile in
+/// `state`) as one JSON value: the token's fields, its device registration
+/// under `registration`, and `profile_arn` from the state when the token
+/// has none. Keys tried in kiro-gateway's order \[1\].
+async fn kiro_cli(path: &Path) -> Result<Value, String> {
+    use sqlx::Connection as _;
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+
+    const TOKENS: [&str; 3] = [
+        "kirocli:social:token",
+        "kirocli:odic:token",
+        "codewhisperer:odic:token",
+    ];
+    const REGISTRATIONS: [&str; 2] = [
+        "kirocli:odic:device-registration",
+        "codewhisperer:odic:device-registration",
+    ];
+    let options = SqliteConnectOptions::new().filename(path).read_only(true);
+    let mut connection = SqliteConnection::connect_with(&options)
+        .await
+        .map_err(|error| format!("not a readable SQLite database: {error}"))?;
+    let mut token = None;
+    for key in TOKENS {
+        if let Some(found) = kv(&mut connection, "auth_kv", key).await {
+            token = Some((key, found));
+            break;
+        }
+    }
+    let Some((key, mut token)) = token else {
+        return Err("no login in `auth_kv`: log in with `kiro-cli login` first".to_owned());
+    };
+    if !key.contains(":social:") {
+        if token.get("auth_method").is_none() {
+            token["auth_method"] = Value::from("IdC");
+        }
+        for key in REGISTRATIONS {
+            if let Some(registration) = kv(&mut connection, "auth_kv", key).await {
+                token["registration"] = registration;
+                break;
+            }
+        }
+    }
+    if token.get("profile_arn").is_none()
+        && let Some(arn) = kv(&mut connection, "state", "api.codewhisperer.profile")
+            .await
+            .and_then(|profile| profile.get("arn").cloned())
+    {
+        token["profile_arn"] = arn;
+    }
+    Ok(token)
+}
+
+/// The JSON value under `key` in one of kiro-cli's key-value tables.
+async fn kv(
+    connection: &mut sqlx::sqlite::SqliteConnection,
+    table: &'static str,
+    key: &str,
+) -> Option<Value> {
+    let query = format!("SELECT value FROM {table} WHERE key = ?");
+    let text: Option<String> = sqlx::query_scalar(&query)
+        .bind(key)
+        .fetch_optional(connection)
+        .await
+        .ok()
+        .flatten();
+    text.and_then(|text| serde_json::from_str(&text).ok())
 }
 
 /// Writes `bytes` to a temporary file beside `path` with `path`'s
@@ -205,7 +340,7 @@ mod tests {
         )
         .unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
-        let found = read(ImportSource::ClaudeCode, &path).unwrap();
+        let found = read_file(ImportSource::ClaudeCode, &path).unwrap();
         let mut login = found[0].login.clone();
         assert_eq!(login.refresh_token.as_deref(), Some("sk-ant-ort01-r"));
         assert_eq!(login.expires_at, Some(1_712_345_678_000));
@@ -241,13 +376,13 @@ mod tests {
             r#"{"github.com:Iv1.b507a08c87ecfe98":{"user":"octocat","oauth_token":"ghu_abc","githubAppId":"Iv1.b507a08c87ecfe98"},"ghe.example.com:Iv1.x":{"user":"o","oauth_token":"ghu_ent"}}"#,
         )
         .unwrap();
-        let found = read(ImportSource::Copilot, &apps).unwrap();
+        let found = read_file(ImportSource::Copilot, &apps).unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].login.account_id.as_deref(), Some("octocat"));
 
         let auth = dir.path().join("auth.json");
         fs::write(&auth, r#"{"auth_mode":"apikey","OPENAI_API_KEY":"sk-x"}"#).unwrap();
-        let error = read(ImportSource::Codex, &auth).unwrap_err();
+        let error = read_file(ImportSource::Codex, &auth).unwrap_err();
         assert!(
             error.message.contains("not logged in with ChatGPT"),
             "{error}"

@@ -43,7 +43,7 @@ impl Engine {
             .upstream_body(dialect, plan.upstream_model, plan.provider.stream_usage())
             .map_or_else(|| request.body.clone(), Bytes::from);
         let call = Call {
-            dialect,
+            wire: plan.upstream,
             model: plan.upstream_model,
             stream: plan.head.stream,
             body,

@@ -52,13 +52,21 @@ impl Engine {
             count::decode_request(client, &request.body, &head.model, &mut Vec::new())
                 .map_err(GatewayError::invalid)
         };
-        let upstream_body = if upstream == client {
+        let estimated = || -> Result<Reply, GatewayError> {
+            let tokens = estimate(&canonical()?);
+            Ok(json_reply(count::encode_reply(client, tokens)))
+        };
+        // An upstream that speaks no client dialect (Kiro) cannot count.
+        let (Some(account), Some(dialect)) = (account, upstream.dialect()) else {
+            return estimated();
+        };
+        let upstream_body = if dialect == client {
             head.upstream_body(client, model, false)
                 .map_or_else(|| request.body.clone(), Bytes::from)
         } else {
             let canonical = canonical()?;
             let generate = dispatch::encode_request(
-                upstream,
+                dialect,
                 &canonical,
                 Target {
                     provider: provider.name(),
@@ -68,15 +76,12 @@ impl Engine {
                 &mut dropped,
             );
             log_dropped(provider.name(), &dropped);
-            Bytes::from(count::upstream_body(upstream, model, &generate))
+            Bytes::from(count::upstream_body(dialect, model, &generate))
         };
-        let client_headers = (upstream == client).then_some(&request.headers);
-        let Some((account, outbound)) = account.and_then(|account| {
-            let outbound = provider.count_request(account, model, upstream_body, client_headers)?;
-            Some((account, outbound))
-        }) else {
-            let tokens = estimate(&canonical()?);
-            return Ok(json_reply(count::encode_reply(client, tokens)));
+        let client_headers = (dialect == client).then_some(&request.headers);
+        let Some(outbound) = provider.count_request(account, model, upstream_body, client_headers)
+        else {
+            return estimated();
         };
         let response = provider
             .transport()
@@ -91,10 +96,10 @@ impl Engine {
             .collect(provider.max_event_bytes())
             .await
             .map_err(|error| GatewayError::transport(provider.name(), &error))?;
-        if upstream == client {
+        if dialect == client {
             return Ok(json_reply(whole.to_vec()));
         }
-        let tokens = count::read_count(upstream, &whole).ok_or_else(|| {
+        let tokens = count::read_count(dialect, &whole).ok_or_else(|| {
             GatewayError::unreadable(provider.name(), "its token count is missing")
         })?;
         Ok(json_reply(count::encode_reply(client, tokens)))

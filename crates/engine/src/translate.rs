@@ -12,7 +12,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use subgate_core::{FailureClass, Usage};
 use subgate_http::ResponseBody;
 use subgate_protocol::canonical::{Aggregator, Event, StreamError};
-use subgate_protocol::codec::{StreamDecoder, StreamEncoder, Target};
+use subgate_protocol::codec::{StreamDecoder, StreamEncoder};
 use subgate_protocol::dispatch::{self, ClientStream};
 use subgate_protocol::error::ErrorKind;
 use subgate_providers::Call;
@@ -38,28 +38,25 @@ impl Engine {
                 .map_err(GatewayError::invalid)?;
         let wants_stream = canonical.stream;
         canonical.stream = wants_stream || provider.always_stream();
-        let target = Target {
-            provider: provider.name(),
-            model: plan.upstream_model,
-        };
-        let body = dispatch::encode_request(
-            plan.upstream,
-            &canonical,
-            target,
-            provider.chat_upstream(),
-            &mut dropped,
-        );
+        let body = provider
+            .encode_request(
+                plan.account(),
+                plan.upstream,
+                &canonical,
+                plan.upstream_model,
+                &mut dropped,
+            )
+            .map_err(GatewayError::invalid)?;
         log_dropped(provider.name(), &dropped);
         let call = Call {
-            dialect: plan.upstream,
+            wire: plan.upstream,
             model: plan.upstream_model,
             stream: canonical.stream,
-            body: Bytes::from(body),
+            body,
             client_headers: None,
         };
         let response = send(&plan, call).await?;
-        let decoder_for =
-            || dispatch::stream_decoder(plan.upstream, provider.name(), provider.max_event_bytes());
+        let decoder_for = || provider.stream_decoder(plan.upstream, plan.upstream_model);
 
         if canonical.stream && wants_stream {
             let options = ClientStream {
@@ -92,7 +89,8 @@ impl Engine {
                 .collect(provider.max_event_bytes())
                 .await
                 .map_err(|error| GatewayError::transport(provider.name(), &error))?;
-            dispatch::decode_response(plan.upstream, &whole, provider.name(), &mut dropped)
+            provider
+                .decode_response(plan.upstream, plan.upstream_model, &whole, &mut dropped)
                 .map_err(|error| GatewayError::unreadable(provider.name(), &error.message))?
         };
         let mut dropped = Vec::new();

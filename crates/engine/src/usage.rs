@@ -111,7 +111,7 @@ impl Meter {
         account_id: &str,
         account_name: &str,
         upstream_model: &str,
-        upstream: Dialect,
+        upstream: Wire,
     ) {
         if let Some(row) = &mut self.row {
             row.provider = Some(provider.to_owned());

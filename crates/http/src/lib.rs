@@ -77,6 +77,9 @@ pub enum TimeoutPhase {
     FirstByte,
     /// Waiting for the next body chunk.
     Idle,
+    /// Waiting for the first chunk of a successful answer (the caller's
+    /// limit, for upstreams that accept a request and then stay silent).
+    FirstToken,
 }
 
 /// Why an exchange with an upstream failed. Messages name the host, never a
@@ -127,6 +130,7 @@ fn phase_name(phase: TimeoutPhase) -> &'static str {
         TimeoutPhase::Connect => "connecting",
         TimeoutPhase::FirstByte => "waiting for the response",
         TimeoutPhase::Idle => "between two chunks of the body",
+        TimeoutPhase::FirstToken => "waiting for the first token",
     }
 }
 

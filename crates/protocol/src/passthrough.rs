@@ -3,7 +3,7 @@
 //! untouched), and metering of the answer on the side while its bytes go by
 //! unchanged.
 
-use subgate_core::{Dialect, Usage};
+use subgate_core::{Dialect, Usage, Wire};
 
 use crate::canonical::Invalid;
 use crate::dispatch::RequestLine;
@@ -335,19 +335,22 @@ pub struct UpstreamError {
     pub well_formed: bool,
 }
 
-/// Reads an upstream's error body in `dialect`.
-pub fn upstream_error(dialect: Dialect, body: &str) -> UpstreamError {
+/// Reads an upstream's error body in its wire format.
+pub fn upstream_error(wire: impl Into<Wire>, body: &str) -> UpstreamError {
     let value = serde_json::from_str::<serde_json::Value>(body).ok();
-    let message = value.as_ref().and_then(|value| match dialect {
-        Dialect::OpenAiChat | Dialect::OpenAiResponses | Dialect::Anthropic | Dialect::Gemini => {
-            value["error"]["message"].as_str()
-        }
-    });
+    let dialect = wire.into().dialect();
+    // Every client dialect nests its message under `error`; Kiro's is flat
+    // (`{"message","reason"}`), read below with the other flat shapes.
+    let message = value
+        .as_ref()
+        .filter(|_| dialect.is_some())
+        .and_then(|value| value["error"]["message"].as_str());
     let well_formed = message.is_some()
         && value.as_ref().is_some_and(|value| match dialect {
-            Dialect::Anthropic => value["type"] == "error",
-            Dialect::Gemini => value["error"]["code"].is_number(),
-            Dialect::OpenAiChat | Dialect::OpenAiResponses => true,
+            Some(Dialect::Anthropic) => value["type"] == "error",
+            Some(Dialect::Gemini) => value["error"]["code"].is_number(),
+            Some(Dialect::OpenAiChat | Dialect::OpenAiResponses) => true,
+            None => false,
         });
     let message = message.map(str::to_owned).or_else(|| {
         // Other shapes: vLLM's flat `message`, FastAPI's `detail`, a bare string.

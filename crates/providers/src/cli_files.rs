@@ -1,13 +1,13 @@
 //! The login files the official CLIs keep, read for `subgate import` and
 //! written back to in linked mode. Each format lives with its provider
-//! (`claude::cli_file`, `codex::cli_file`, `copilot::cli_file`); the engine
+//! (`claude::cli_file`, `codex::cli_file`, …); the engine
 //! does the file handling.
 
 use serde_json::Value;
 use subgate_core::ProviderKind;
 
 use crate::session::Login;
-use crate::{claude, codex, copilot, gemini_cli};
+use crate::{claude, codex, copilot, gemini_cli, kiro};
 
 /// Every login a CLI's file of `kind` holds, or why it holds none.
 pub fn read_cli_logins(kind: ProviderKind, file: &Value) -> Result<Vec<Login>, &'static str> {
@@ -16,6 +16,7 @@ pub fn read_cli_logins(kind: ProviderKind, file: &Value) -> Result<Vec<Login>, &
         ProviderKind::Codex => codex::cli_file::read(file),
         ProviderKind::Copilot => Ok(copilot::cli_file::read(file)),
         ProviderKind::GeminiCli => gemini_cli::cli_file::read(file),
+        ProviderKind::Kiro => kiro::cli_file::read(file),
         ProviderKind::OpenAiCompatible
         | ProviderKind::OpenAi
         | ProviderKind::Anthropic
@@ -31,6 +32,7 @@ pub fn write_cli_login(kind: ProviderKind, file: &mut Value, login: &Login, now:
     match kind {
         ProviderKind::Claude => claude::cli_file::write_back(file, login),
         ProviderKind::Codex => codex::cli_file::write_back(file, login, now),
+        ProviderKind::Kiro => kiro::cli_file::write_back(file, login),
         ProviderKind::Copilot
         | ProviderKind::GeminiCli
         | ProviderKind::OpenAiCompatible

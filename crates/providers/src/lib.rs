@@ -16,6 +16,7 @@ mod copilot;
 mod gemini;
 mod gemini_cli;
 mod kimi;
+mod kiro;
 mod logins;
 mod oauth;
 mod openai_compatible;
@@ -26,10 +27,14 @@ mod verdict;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use std::sync::Arc;
+use std::time::Duration;
 use subgate_config::{OpenAiApi, PoolConfig, ProviderConfig};
-use subgate_core::{Dialect, ProviderKind};
+use subgate_core::{Dialect, ProviderKind, Wire};
 
 use subgate_http::{ChunkTransform, OutboundRequest, Transport, TransportError, TransportOptions};
+use subgate_protocol::canonical::{Dropped, Invalid, Request, Response};
+use subgate_protocol::codec::{StreamDecoder, Target};
+use subgate_protocol::dispatch;
 use subgate_protocol::openai_chat::ChatUpstream;
 
 pub use account::{Account, Credential};
@@ -37,7 +42,7 @@ pub use claude::ToolNames;
 pub use cli_files::{read_cli_logins, write_cli_login};
 pub use logins::REFRESH_MARGIN_MS;
 pub use oauth::{CallbackSpec, DeviceGrant, DeviceStart, LoginMethod, TokenError};
-pub use session::{ApiToken, Linked, Login, Session, Tokens};
+pub use session::{ApiToken, Linked, Login, OAuthClient, Session, Tokens};
 pub use setup::{Setup, SetupStep};
 pub use verdict::{Failure, Quota, QuotaWindow, Rest, Scope};
 
@@ -46,8 +51,8 @@ pub use verdict::{Failure, Quota, QuotaWindow, Rest, Scope};
 pub struct Provider {
     name: String,
     kind: Kind,
-    /// The dialects the upstream speaks, the primary first.
-    dialects: Vec<Dialect>,
+    /// The formats the upstream speaks, the primary first.
+    dialects: Vec<Wire>,
     accounts: Vec<Account>,
     pool: PoolConfig,
     models: Option<Vec<String>>,
@@ -55,6 +60,7 @@ pub struct Provider {
     stream_usage: bool,
     always_stream: bool,
     max_event_bytes: usize,
+    first_token_timeout: Option<Duration>,
     transport: Transport,
 }
 
@@ -70,6 +76,7 @@ enum Kind {
     Codex(codex::Codex),
     Copilot(copilot::Copilot),
     GeminiCli(gemini_cli::GeminiCli),
+    Kiro(kiro::Kiro),
 }
 
 /// A request ready to send, and what the answer needs undone.
@@ -122,8 +129,8 @@ pub enum BuildError {
 /// One generation request, as the engine hands it to a provider.
 #[derive(Debug, Clone)]
 pub struct Call<'a> {
-    /// The dialect of `body`; one of [`Provider::dialects`].
-    pub dialect: Dialect,
+    /// The format of `body`; what [`Provider::dialect_for`] chose.
+    pub wire: Wire,
     /// The model the upstream knows.
     pub model: &'a str,
     /// Whether to ask for a stream.
@@ -164,26 +171,28 @@ impl Provider {
             ProviderKind::Codex => Kind::Codex(codex::Codex::new(config)),
             ProviderKind::Copilot => Kind::Copilot(copilot::Copilot::new(config)),
             ProviderKind::GeminiCli => Kind::GeminiCli(gemini_cli::GeminiCli::new(config)),
+            ProviderKind::Kiro => Kind::Kiro(kiro::Kiro::new(config)),
         };
         let dialects = match config.kind {
             ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => config
                 .apis
                 .iter()
                 .map(|api| match api {
-                    OpenAiApi::Chat => Dialect::OpenAiChat,
-                    OpenAiApi::Responses => Dialect::OpenAiResponses,
+                    OpenAiApi::Chat => Wire::Dialect(Dialect::OpenAiChat),
+                    OpenAiApi::Responses => Wire::Dialect(Dialect::OpenAiResponses),
                 })
                 .collect(),
-            ProviderKind::Anthropic | ProviderKind::Claude => vec![Dialect::Anthropic],
-            ProviderKind::Gemini | ProviderKind::GeminiCli => vec![Dialect::Gemini],
-            ProviderKind::Kimi => vec![Dialect::OpenAiChat],
-            ProviderKind::Codex => vec![Dialect::OpenAiResponses],
+            ProviderKind::Anthropic | ProviderKind::Claude => vec![Dialect::Anthropic.into()],
+            ProviderKind::Gemini | ProviderKind::GeminiCli => vec![Dialect::Gemini.into()],
+            ProviderKind::Kimi => vec![Dialect::OpenAiChat.into()],
+            ProviderKind::Codex => vec![Dialect::OpenAiResponses.into()],
             // Per model (see `dialect_for`); these are the fallbacks.
             ProviderKind::Copilot => vec![
-                Dialect::OpenAiChat,
-                Dialect::OpenAiResponses,
-                Dialect::Anthropic,
+                Dialect::OpenAiChat.into(),
+                Dialect::OpenAiResponses.into(),
+                Dialect::Anthropic.into(),
             ],
+            ProviderKind::Kiro => vec![Wire::Kiro],
         };
         let builtin_models = match config.kind {
             ProviderKind::OpenAiCompatible => config
@@ -196,6 +205,7 @@ impl Provider {
             ProviderKind::Codex => codex::MODELS,
             ProviderKind::Copilot => copilot::MODELS,
             ProviderKind::GeminiCli => gemini_cli::MODELS,
+            ProviderKind::Kiro => kiro::MODELS,
         };
         Ok(Self {
             name: config.name.clone(),
@@ -206,9 +216,11 @@ impl Provider {
             models: config.models.clone(),
             builtin_models,
             stream_usage: config.stream_usage,
-            // The Codex backend only streams.
-            always_stream: config.always_stream || config.kind == ProviderKind::Codex,
+            // The Codex backend and Kiro only stream.
+            always_stream: config.always_stream
+                || matches!(config.kind, ProviderKind::Codex | ProviderKind::Kiro),
             max_event_bytes: config.limits.max_event_bytes,
+            first_token_timeout: config.limits.first_token_timeout,
             transport,
         })
     }
@@ -230,27 +242,32 @@ impl Provider {
             Kind::Codex(_) => ProviderKind::Codex,
             Kind::Copilot(_) => ProviderKind::Copilot,
             Kind::GeminiCli(_) => ProviderKind::GeminiCli,
+            Kind::Kiro(_) => ProviderKind::Kiro,
         }
     }
 
-    /// The dialects the upstream speaks natively; the first is used to
+    /// The formats the upstream speaks natively; the first is used to
     /// translate for clients that speak none of them.
-    pub fn dialects(&self) -> &[Dialect] {
+    pub fn dialects(&self) -> &[Wire] {
         &self.dialects
     }
 
-    /// The dialect to talk to the upstream in for a client speaking
-    /// `client` about `model`: the same when the upstream speaks it for
-    /// that model (a pass-through), else the model's first.
-    pub fn dialect_for(&self, client: Dialect, model: &str) -> Dialect {
-        let dialects = match &self.kind {
-            Kind::Copilot(upstream) => upstream.dialects(model),
-            _ => self.dialects.clone(),
-        };
-        if dialects.contains(&client) {
-            client
+    /// The format to talk to the upstream in for a client speaking
+    /// `client` about `model`: the client's dialect when the upstream
+    /// speaks it for that model (a pass-through), else the model's first.
+    pub fn dialect_for(&self, client: Dialect, model: &str) -> Wire {
+        if let Kind::Copilot(upstream) = &self.kind {
+            let dialects = upstream.dialects(model);
+            return if dialects.contains(&client) {
+                client.into()
+            } else {
+                dialects.first().map_or(self.dialects[0], |&first| first.into())
+            };
+        }
+        if self.dialects.contains(&Wire::Dialect(client)) {
+            client.into()
         } else {
-            dialects.first().copied().unwrap_or(self.dialects[0])
+            self.dialects[0]
         }
     }
 
@@ -277,6 +294,7 @@ impl Provider {
             Kind::OpenAi(_) => openai_compatible::is_openai_family(model),
             Kind::Anthropic(_) | Kind::Claude(_) => model.starts_with(anthropic::FAMILY),
             Kind::Gemini(_) | Kind::GeminiCli(_) => model.starts_with(gemini::FAMILY),
+            Kind::Kiro(_) => model.starts_with(anthropic::FAMILY),
             Kind::Kimi(_) => model.starts_with(kimi::FAMILY),
             Kind::Codex(_) => model.starts_with(codex::FAMILY),
             // Copilot serves several families; its catalog decides.
@@ -305,6 +323,12 @@ impl Provider {
         self.max_event_bytes
     }
 
+    /// How long a successful answer may take to start before the request
+    /// is sent again (`None`: no limit besides the idle timeout).
+    pub fn first_token_timeout(&self) -> Option<Duration> {
+        self.first_token_timeout
+    }
+
     /// The client to send this provider's requests with.
     pub fn transport(&self) -> &Transport {
         &self.transport
@@ -319,7 +343,7 @@ impl Provider {
 
     /// A generation request.
     pub fn generate_request(&self, account: &Account, call: Call<'_>) -> Outbound {
-        let request = match (&self.kind, call.dialect) {
+        let request = match (&self.kind, call.wire) {
             (Kind::Claude(upstream), _) => {
                 let (request, tool_names) =
                     upstream.messages_request(account, call.body, call.client_headers);
@@ -347,7 +371,7 @@ impl Provider {
             }
             (
                 Kind::OpenAiCompatible(upstream) | Kind::OpenAi(upstream),
-                Dialect::OpenAiResponses,
+                Wire::Dialect(Dialect::OpenAiResponses),
             ) => upstream.post(account, "responses", call.body),
             (Kind::OpenAiCompatible(upstream) | Kind::OpenAi(upstream), _) => {
                 upstream.post(account, "chat/completions", call.body)
@@ -356,9 +380,8 @@ impl Provider {
             (Kind::Codex(upstream), _) => {
                 upstream.responses_request(account, call.body, call.client_headers)
             }
-            (Kind::Copilot(upstream), dialect) => {
-                upstream.generate_request(account, dialect, call.body)
-            }
+            (Kind::Copilot(upstream), wire) => upstream.generate_request(account, wire, call.body),
+            (Kind::Kiro(upstream), _) => upstream.generate_request(account, call.body),
         };
         request.into()
     }
@@ -368,6 +391,71 @@ impl Provider {
         match edit {
             ReplyEdit::ToolNames(names) => Box::new(claude::Restore::new(names, stream)),
             ReplyEdit::Unwrap => Box::new(gemini_cli::Unwrap::new(stream)),
+        }
+    }
+
+    /// Writes a translated request in the upstream's format `wire` (what
+    /// [`Self::dialect_for`] chose) for `account`.
+    pub fn encode_request(
+        &self,
+        account: &Account,
+        wire: Wire,
+        request: &Request,
+        model: &str,
+        dropped: &mut Vec<Dropped>,
+    ) -> Result<Bytes, Invalid> {
+        match (&self.kind, wire) {
+            (Kind::Kiro(upstream), _) => upstream.encode(account, request, model, dropped),
+            (_, Wire::Dialect(dialect)) => Ok(Bytes::from(dispatch::encode_request(
+                dialect,
+                request,
+                Target {
+                    provider: &self.name,
+                    model,
+                },
+                self.chat_upstream(),
+                dropped,
+            ))),
+            (_, Wire::Kiro) => Err(not_spoken(&self.name)),
+        }
+    }
+
+    /// A decoder for the upstream's stream in `wire`.
+    pub fn stream_decoder(&self, wire: Wire, model: &str) -> Box<dyn StreamDecoder> {
+        match (&self.kind, wire) {
+            (Kind::Kiro(upstream), _) => upstream.decoder(&self.name, model, self.max_event_bytes),
+            (_, Wire::Dialect(dialect)) => {
+                dispatch::stream_decoder(dialect, &self.name, self.max_event_bytes)
+            }
+            (_, Wire::Kiro) => Box::new(NotSpoken(self.name.clone())),
+        }
+    }
+
+    /// Reads the upstream's whole (non-streamed) answer in `wire`.
+    pub fn decode_response(
+        &self,
+        wire: Wire,
+        model: &str,
+        body: &[u8],
+        dropped: &mut Vec<Dropped>,
+    ) -> Result<Response, Invalid> {
+        match (&self.kind, wire) {
+            (Kind::Kiro(upstream), _) => {
+                upstream.decode_whole(&self.name, model, self.max_event_bytes, body)
+            }
+            (_, Wire::Dialect(dialect)) => {
+                dispatch::decode_response(dialect, body, &self.name, dropped)
+            }
+            (_, Wire::Kiro) => Err(not_spoken(&self.name)),
+        }
+    }
+
+    /// Whether an answer with `status` means the credential must be renewed
+    /// and the request sent again (401 everywhere; Kiro's 403 too).
+    pub fn wants_new_token(&self, status: StatusCode) -> bool {
+        match self.kind {
+            Kind::Kiro(_) => kiro::wants_new_token(status),
+            _ => status == StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -388,7 +476,11 @@ impl Provider {
             Kind::Gemini(upstream) => Some(upstream.count_request(account, model, body)),
             Kind::Copilot(upstream) => upstream.count_request(account, model, body),
             Kind::GeminiCli(upstream) => Some(upstream.count_request(account, model, &body)),
-            Kind::OpenAiCompatible(_) | Kind::OpenAi(_) | Kind::Kimi(_) | Kind::Codex(_) => None,
+            Kind::OpenAiCompatible(_)
+            | Kind::OpenAi(_)
+            | Kind::Kimi(_)
+            | Kind::Codex(_)
+            | Kind::Kiro(_) => None,
         }
     }
 
@@ -405,6 +497,7 @@ impl Provider {
             Kind::Kimi(upstream) => upstream.models_request(account),
             Kind::Codex(upstream) => upstream.models_request(account),
             Kind::Copilot(upstream) => upstream.models_request(account),
+            Kind::Kiro(upstream) => upstream.models_request(account),
             Kind::GeminiCli(_) => return None,
         };
         Some(request)
@@ -420,6 +513,7 @@ impl Provider {
             Kind::Gemini(_) | Kind::GeminiCli(_) => gemini::parse_models(body),
             Kind::Codex(_) => codex::parse_models(body),
             Kind::Copilot(upstream) => upstream.parse_models(body),
+            Kind::Kiro(upstream) => upstream.parse_models(body),
         }
     }
 
@@ -443,6 +537,7 @@ impl Provider {
             Kind::Kimi(_) => kimi::classify_failure(status, headers, body),
             Kind::Codex(_) => codex::classify_failure(status, headers, body, now),
             Kind::Copilot(_) => copilot::classify_failure(status, headers, body, now),
+            Kind::Kiro(_) => kiro::classify_failure(status, headers, body),
         }
     }
 
@@ -461,7 +556,8 @@ impl Provider {
             | Kind::GeminiCli(_)
             | Kind::Kimi(_)
             | Kind::Claude(_)
-            | Kind::Copilot(_) => return None,
+            | Kind::Copilot(_)
+            | Kind::Kiro(_) => return None,
         };
         (!quota.windows.is_empty()).then_some(quota)
     }
@@ -474,6 +570,7 @@ impl Provider {
             Kind::Claude(upstream) => Some(upstream.usage_request(account)),
             Kind::Codex(upstream) => Some(upstream.usage_request(account)),
             Kind::Copilot(upstream) => upstream.usage_request(account),
+            Kind::Kiro(upstream) => Some(upstream.usage_request(account)),
             Kind::OpenAiCompatible(_)
             | Kind::OpenAi(_)
             | Kind::Anthropic(_)
@@ -489,6 +586,7 @@ impl Provider {
             Kind::Claude(_) => claude::parse_usage(body),
             Kind::Codex(_) => codex::parse_usage(body),
             Kind::Copilot(_) => copilot::parse_usage(body),
+            Kind::Kiro(_) => kiro::parse_usage(body),
             Kind::OpenAiCompatible(_)
             | Kind::OpenAi(_)
             | Kind::Anthropic(_)
@@ -513,7 +611,36 @@ impl Provider {
             Kind::Codex(upstream) => secrets.extend(upstream.header_secrets().map(owned)),
             Kind::Copilot(upstream) => secrets.extend(upstream.header_secrets().map(owned)),
             Kind::GeminiCli(upstream) => secrets.extend(upstream.header_secrets().map(owned)),
+            Kind::Kiro(upstream) => secrets.extend(upstream.header_secrets().map(owned)),
         }
         secrets
+    }
+}
+
+/// The refusal for a format this provider does not speak.
+fn not_spoken(provider: &str) -> Invalid {
+    Invalid::body(format!("provider `{provider}` does not speak Kiro's format"))
+}
+
+/// A decoder for a format the provider does not speak: it refuses every
+/// byte. (Only a Kiro provider chooses Kiro's format, so none is made.)
+struct NotSpoken(String);
+
+impl StreamDecoder for NotSpoken {
+    fn feed(
+        &mut self,
+        _chunk: &[u8],
+        _emit: &mut dyn FnMut(subgate_protocol::canonical::Event<'_>),
+    ) -> Result<(), subgate_protocol::codec::DecodeError> {
+        Err(subgate_protocol::codec::DecodeError(
+            not_spoken(&self.0).message,
+        ))
+    }
+
+    fn finish(
+        &mut self,
+        emit: &mut dyn FnMut(subgate_protocol::canonical::Event<'_>),
+    ) -> Result<(), subgate_protocol::codec::DecodeError> {
+        self.feed(&[], emit)
     }
 }

@@ -11,7 +11,7 @@ use crate::oauth::{CallbackSpec, DeviceGrant, DeviceStart, LoginMethod, TokenErr
 use crate::session::Login;
 use crate::setup::{Setup, SetupStep};
 use crate::verdict::retry_after;
-use crate::{Account, Kind, Provider, Refreshed, claude, codex, copilot, gemini_cli};
+use crate::{Account, Kind, Provider, Refreshed, claude, codex, copilot, gemini_cli, kiro};
 
 /// How long before expiry a credential is refreshed.
 pub const REFRESH_MARGIN_MS: i64 = 5 * 60 * 1000;
@@ -23,6 +23,7 @@ enum Subscription<'a> {
     Codex(&'a codex::Codex),
     Copilot(&'a copilot::Copilot),
     GeminiCli(&'a gemini_cli::GeminiCli),
+    Kiro(&'a kiro::Kiro),
 }
 
 impl Provider {
@@ -33,6 +34,7 @@ impl Provider {
             Kind::Codex(upstream) => Some(Subscription::Codex(upstream)),
             Kind::Copilot(upstream) => Some(Subscription::Copilot(upstream)),
             Kind::GeminiCli(upstream) => Some(Subscription::GeminiCli(upstream)),
+            Kind::Kiro(upstream) => Some(Subscription::Kiro(upstream)),
             Kind::OpenAiCompatible(_)
             | Kind::OpenAi(_)
             | Kind::Anthropic(_)
@@ -42,7 +44,8 @@ impl Provider {
     }
 
     /// The ways this provider's accounts can log in, the preferred first;
-    /// empty for API keys.
+    /// empty for API keys and for Kiro, whose logins are imported from
+    /// Kiro IDE or kiro-cli.
     pub fn login_methods(&self) -> &'static [LoginMethod] {
         match self.subscription() {
             Some(Subscription::Claude(_) | Subscription::GeminiCli(_)) => {
@@ -50,7 +53,7 @@ impl Provider {
             }
             Some(Subscription::Codex(_)) => &[LoginMethod::Browser, LoginMethod::Device],
             Some(Subscription::Copilot(_)) => &[LoginMethod::Device],
-            None => &[],
+            Some(Subscription::Kiro(_)) | None => &[],
         }
     }
 
@@ -60,7 +63,7 @@ impl Provider {
             Subscription::Claude(_) => Some(claude::CALLBACK),
             Subscription::Codex(_) => Some(codex::CALLBACK),
             Subscription::GeminiCli(_) => Some(gemini_cli::CALLBACK),
-            Subscription::Copilot(_) => None,
+            Subscription::Copilot(_) | Subscription::Kiro(_) => None,
         }
     }
 
@@ -90,7 +93,7 @@ impl Provider {
                     redirect.to_owned(),
                 ))
             }
-            Subscription::Copilot(_) => None,
+            Subscription::Copilot(_) | Subscription::Kiro(_) => None,
         }
     }
 
@@ -119,7 +122,7 @@ impl Provider {
                 verifier,
                 redirect_uri,
             )),
-            Subscription::Copilot(_) => None,
+            Subscription::Copilot(_) | Subscription::Kiro(_) => None,
         }
     }
 
@@ -149,6 +152,7 @@ impl Provider {
             Some(Subscription::GeminiCli(_)) => {
                 gemini_cli::read_tokens(status, wait, body, previous, now)
             }
+            Some(Subscription::Kiro(_)) => kiro::auth::read_tokens(status, wait, body, previous, now),
             Some(Subscription::Copilot(_)) | None => Err(self.no_login()),
         }
     }
@@ -166,7 +170,7 @@ impl Provider {
         match self.subscription()? {
             Subscription::Codex(codex) => Some(codex.endpoints.device_start_request()),
             Subscription::Copilot(copilot) => Some(copilot.endpoints.device_start_request()),
-            Subscription::Claude(_) | Subscription::GeminiCli(_) => None,
+            Subscription::Claude(_) | Subscription::GeminiCli(_) | Subscription::Kiro(_) => None,
         }
     }
 
@@ -179,7 +183,8 @@ impl Provider {
         match self.subscription() {
             Some(Subscription::Codex(codex)) => codex.endpoints.read_device_start(status, body),
             Some(Subscription::Copilot(_)) => copilot::Endpoints::read_device_start(status, body),
-            Some(Subscription::Claude(_) | Subscription::GeminiCli(_)) | None => {
+            Some(Subscription::Claude(_) | Subscription::GeminiCli(_) | Subscription::Kiro(_))
+            | None => {
                 Err(self.no_login())
             }
         }
@@ -190,7 +195,7 @@ impl Provider {
         match self.subscription()? {
             Subscription::Codex(codex) => Some(codex.endpoints.device_poll_request(start)),
             Subscription::Copilot(copilot) => Some(copilot.endpoints.device_poll_request(start)),
-            Subscription::Claude(_) | Subscription::GeminiCli(_) => None,
+            Subscription::Claude(_) | Subscription::GeminiCli(_) | Subscription::Kiro(_) => None,
         }
     }
 
@@ -203,7 +208,8 @@ impl Provider {
         match self.subscription() {
             Some(Subscription::Codex(codex)) => codex.endpoints.read_device_poll(status, body),
             Some(Subscription::Copilot(_)) => copilot::Endpoints::read_device_poll(status, body),
-            Some(Subscription::Claude(_) | Subscription::GeminiCli(_)) | None => {
+            Some(Subscription::Claude(_) | Subscription::GeminiCli(_) | Subscription::Kiro(_))
+            | None => {
                 Err(DeviceError::Failed(self.no_login()))
             }
         }
@@ -221,6 +227,7 @@ impl Provider {
                 std::time::Duration::ZERO,
             )),
             Subscription::GeminiCli(gemini) => gemini.first_setup(login),
+            Subscription::Kiro(kiro) => Some(kiro::auth::first_setup(kiro, login)),
             Subscription::Claude(_) | Subscription::Codex(_) => None,
         }
     }
@@ -237,6 +244,7 @@ impl Provider {
         match self.subscription() {
             Some(Subscription::Copilot(_)) => Ok((copilot::read_user(status, body, login)?, None)),
             Some(Subscription::GeminiCli(gemini)) => gemini.read_setup(login, step, status, body),
+            Some(Subscription::Kiro(_)) => Ok((kiro::auth::read_setup(status, body, login), None)),
             Some(Subscription::Claude(_) | Subscription::Codex(_)) | None => Ok((login, None)),
         }
     }
@@ -267,6 +275,7 @@ impl Provider {
             Subscription::Claude(claude) => Some(claude.endpoints.refresh_request(refresh?)),
             Subscription::Codex(codex) => Some(codex.endpoints.refresh_request(refresh?)),
             Subscription::GeminiCli(gemini) => Some(gemini.endpoints.refresh_request(refresh?)),
+            Subscription::Kiro(kiro) => kiro.endpoints.refresh_request(&tokens.login, &account.id),
             Subscription::Copilot(copilot) => Some(
                 copilot
                     .endpoints

@@ -41,6 +41,18 @@ pub struct Login {
     /// login.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
+    /// Kiro: the CodeWhisperer profile requests name; its region is the
+    /// API's region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_arn: Option<String>,
+    /// Kiro: the region the login's auth server is in (refreshes go there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The OAuth client the login was made with, when it is the user's own
+    /// registration (AWS SSO OIDC's, for Kiro's IdC logins): refreshes
+    /// must present it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<OAuthClient>,
     /// For an import in linked mode: the file refreshed tokens are written
     /// back to, so the CLI that owns the login keeps working.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,6 +67,8 @@ impl std::fmt::Debug for Login {
             .field("email", &self.email)
             .field("plan", &self.plan)
             .field("project", &self.project)
+            .field("profile_arn", &self.profile_arn)
+            .field("region", &self.region)
             .field("linked", &self.linked)
             .finish_non_exhaustive()
     }
@@ -67,9 +81,31 @@ impl Login {
             Some(self.access_token.as_str()),
             self.refresh_token.as_deref(),
             self.id_token.as_deref(),
+            self.client.as_ref().map(|client| client.secret.as_str()),
         ]
         .into_iter()
         .flatten()
+    }
+}
+
+/// A registered OAuth client: its id and secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OAuthClient {
+    /// The client id.
+    pub id: String,
+    /// The client secret.
+    pub secret: String,
+    /// When the registration expires (Unix ms), if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+impl std::fmt::Debug for OAuthClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthClient")
+            .field("id", &self.id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
     }
 }
 

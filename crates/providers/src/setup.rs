@@ -21,6 +21,8 @@ pub enum SetupStep {
     Onboard,
     /// Code Assist: a poll of the onboarding operation.
     Operation,
+    /// Kiro: `getUsageLimits` (the email and plan).
+    KiroUsage,
 }
 
 /// One request of a setup.

@@ -24,7 +24,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
 use subgate_config::{ProviderConfig, Url};
-use subgate_core::{Dialect, SecretString};
+use subgate_core::{Dialect, SecretString, Wire};
 use subgate_http::OutboundRequest;
 
 pub(crate) use login::{Endpoints, read_api_token, read_user};
@@ -120,9 +120,11 @@ impl Copilot {
     pub(crate) fn generate_request(
         &self,
         account: &Account,
-        dialect: Dialect,
+        wire: Wire,
         body: Bytes,
     ) -> OutboundRequest {
+        // Copilot speaks only client dialects; Chat Completions is its own.
+        let dialect = wire.dialect().unwrap_or(Dialect::OpenAiChat);
         let (base, mut headers) = self.api(account, true);
         let (initiator, vision) = inspect(dialect, &body);
         headers.insert("x-initiator", HeaderValue::from_static(initiator));

@@ -136,7 +136,7 @@ impl GeminiCli {
                     Some(Setup::new(poll, SetupStep::Operation, POLL_EVERY)),
                 ))
             }
-            SetupStep::CopilotUser => Ok((login, None)),
+            SetupStep::CopilotUser | SetupStep::KiroUsage => Ok((login, None)),
         }
     }
 
