@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use subgate_engine::{Engine, ImportSource, LoginError, Saved};
 use subgate_core::ProviderKind;
+use subgate_engine::{Engine, ImportSource, LoginError, Saved};
 use subgate_providers::LoginMethod;
 
 use crate::args::{ImportArgs, LoginArgs};

@@ -53,7 +53,7 @@ fn empty_file_gives_defaults() {
     assert_eq!(config.log.filter, "info");
     // Only the subscriptions, ready for logins, with no accounts yet.
     let names: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["claude", "codex", "copilot", "gemini-cli"]);
+    assert_eq!(names, ["claude", "codex", "copilot", "gemini-cli", "kiro"]);
     assert!(config.providers.iter().all(|p| p.accounts.is_empty()));
 }
 
@@ -68,7 +68,14 @@ fn subscriptions_take_logins_not_keys_and_keep_their_place() {
     let names: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(
         names,
-        ["claude", "anthropic", "codex", "copilot", "gemini-cli"]
+        [
+            "claude",
+            "anthropic",
+            "codex",
+            "copilot",
+            "gemini-cli",
+            "kiro"
+        ]
     );
     assert_eq!(
         config.providers[0].auth_url.as_ref().map(Url::as_str),
@@ -384,7 +391,7 @@ fn aliases_name_configured_providers() {
     );
     assert_eq!(
         error_text(&format!("[aliases]\nsmart = [\"nobody/x\"]\n{providers}")),
-        "`aliases.smart[0]`: no provider is named `nobody`\nhint: configured providers: claude, oa, codex, copilot, gemini-cli"
+        "`aliases.smart[0]`: no provider is named `nobody`\nhint: configured providers: claude, oa, codex, copilot, gemini-cli, kiro"
     );
     assert!(
         error_text(&format!("[aliases]\nsmart = \"gpt-5\"\n{providers}"))
@@ -461,4 +468,37 @@ fn named_accounts_presets_and_kimi() {
         ),
         "`providers[0].accounts[0].api_key`: repeats another account's key; each key is one account"
     );
+}
+
+#[test]
+fn kiro_takes_thinking_tags_and_a_first_token_timeout() {
+    let load_str = |text: &str| load_with(text, &[], Vec::new());
+    let config = load_str("[[providers]]\nkind = \"kiro\"\nthinking_tags = false\n").unwrap();
+    let kiro = &config.providers[0];
+    assert!(!kiro.thinking_tags);
+    assert_eq!(
+        kiro.limits.first_token_timeout,
+        Some(Duration::from_secs(30))
+    );
+    let set = load_str("[[providers]]\nkind = \"kiro\"\nfirst_token_timeout = \"5s\"\n").unwrap();
+    assert_eq!(
+        set.providers[0].limits.first_token_timeout,
+        Some(Duration::from_secs(5))
+    );
+    let implicit = load_str("").unwrap();
+    let kiro = implicit
+        .providers
+        .iter()
+        .find(|p| p.name == "kiro")
+        .unwrap();
+    assert!(kiro.thinking_tags);
+    assert!(
+        implicit
+            .providers
+            .iter()
+            .filter(|p| p.name != "kiro")
+            .all(|p| p.limits.first_token_timeout.is_none())
+    );
+    let error = error_text("[[providers]]\nkind = \"claude\"\nthinking_tags = true\n");
+    assert!(error.contains("thinking_tags"), "{error}");
 }

@@ -319,14 +319,13 @@ fn limits(
     Ok(limits)
 }
 
-fn provider(
-    entry: RawProvider,
+/// What is particular to Kiro: its first-token timeout by default, and
+/// `thinking_tags`, which only it takes.
+fn kiro_settings(
+    entry: &RawProvider,
+    limits: &mut UpstreamLimits,
     key: &str,
-    defaults: UpstreamLimits,
-    strategy: Strategy,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<ProviderConfig, ConfigError> {
-    let mut limits = limits(&entry.timeouts(), defaults, key)?;
+) -> Result<(), ConfigError> {
     if entry.kind == ProviderKind::Kiro && limits.first_token_timeout.is_none() {
         limits.first_token_timeout = Some(KIRO_FIRST_TOKEN_TIMEOUT);
     }
@@ -337,6 +336,18 @@ fn provider(
             "`thinking_tags` is a Kiro setting",
         ));
     }
+    Ok(())
+}
+
+fn provider(
+    entry: RawProvider,
+    key: &str,
+    defaults: UpstreamLimits,
+    strategy: Strategy,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ProviderConfig, ConfigError> {
+    let mut limits = limits(&entry.timeouts(), defaults, key)?;
+    kiro_settings(&entry, &mut limits, key)?;
     let name = entry
         .name
         .clone()

@@ -416,8 +416,9 @@ pub(crate) async fn send(plan: &Plan<'_>, call: Call<'_>) -> Result<InboundRespo
     loop {
         let mut response = send_answered(plan, call.clone()).await?;
         match started(provider, &mut response, Some(limit)).await {
-            Err(error) if error.code.as_deref() == Some("first_token_timeout")
-                && retries < FIRST_TOKEN_RETRIES =>
+            Err(error)
+                if error.code.as_deref() == Some("first_token_timeout")
+                    && retries < FIRST_TOKEN_RETRIES =>
             {
                 retries += 1;
                 tracing::debug!(
@@ -458,10 +459,7 @@ async fn started(
 /// is renewed and the request sent once more. A success comes back with
 /// its reply edit installed and its quota noted; a refusal as the client's
 /// error.
-async fn send_answered(
-    plan: &Plan<'_>,
-    call: Call<'_>,
-) -> Result<InboundResponse, GatewayError> {
+async fn send_answered(plan: &Plan<'_>, call: Call<'_>) -> Result<InboundResponse, GatewayError> {
     let provider = plan.provider;
     let account = plan.account();
     credentials::ensure_fresh(plan.inner, provider, account, Need::IfStale).await?;

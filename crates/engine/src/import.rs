@@ -254,7 +254,7 @@ async fn kiro_cli(path: &Path) -> Result<Value, String> {
         .map_err(|error| format!("not a readable SQLite database: {error}"))?;
     let mut token = None;
     for key in TOKENS {
-        if let Some(found) = kv(&mut connection, "auth_kv", key).await {
+        if let Some(found) = kv(&mut connection, AUTH_KV, key).await {
             token = Some((key, found));
             break;
         }
@@ -267,14 +267,14 @@ async fn kiro_cli(path: &Path) -> Result<Value, String> {
             token["auth_method"] = Value::from("IdC");
         }
         for key in REGISTRATIONS {
-            if let Some(registration) = kv(&mut connection, "auth_kv", key).await {
+            if let Some(registration) = kv(&mut connection, AUTH_KV, key).await {
                 token["registration"] = registration;
                 break;
             }
         }
     }
     if token.get("profile_arn").is_none()
-        && let Some(arn) = kv(&mut connection, "state", "api.codewhisperer.profile")
+        && let Some(arn) = kv(&mut connection, STATE, "api.codewhisperer.profile")
             .await
             .and_then(|profile| profile.get("arn").cloned())
     {
@@ -283,14 +283,19 @@ async fn kiro_cli(path: &Path) -> Result<Value, String> {
     Ok(token)
 }
 
-/// The JSON value under `key` in one of kiro-cli's key-value tables.
+/// kiro-cli's logins and registrations.
+const AUTH_KV: &str = "SELECT value FROM auth_kv WHERE key = ?";
+/// kiro-cli's other settings (the profile).
+const STATE: &str = "SELECT value FROM state WHERE key = ?";
+
+/// The JSON value under `key`, read with `statement` ([`AUTH_KV`] or
+/// [`STATE`]).
 async fn kv(
     connection: &mut sqlx::sqlite::SqliteConnection,
-    table: &'static str,
+    statement: &'static str,
     key: &str,
 ) -> Option<Value> {
-    let query = format!("SELECT value FROM {table} WHERE key = ?");
-    let text: Option<String> = sqlx::query_scalar(&query)
+    let text: Option<String> = sqlx::query_scalar(statement)
         .bind(key)
         .fetch_optional(connection)
         .await

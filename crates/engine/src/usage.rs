@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use subgate_core::{Dialect, FailureClass, RequestId, Usage};
+use subgate_core::{Dialect, FailureClass, RequestId, Usage, Wire};
 use subgate_store::{Store, UsageRow};
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;

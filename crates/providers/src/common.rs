@@ -101,9 +101,11 @@ pub(crate) fn test_config(
             _ => Vec::new(),
         },
         always_stream: false,
+        thinking_tags: true,
         limits: UpstreamLimits {
             connect_timeout: Duration::from_secs(1),
             first_byte_timeout: Duration::from_secs(1),
+            first_token_timeout: None,
             idle_timeout: Duration::from_secs(1),
             max_event_bytes: 1024,
         },

@@ -261,7 +261,9 @@ impl Provider {
             return if dialects.contains(&client) {
                 client.into()
             } else {
-                dialects.first().map_or(self.dialects[0], |&first| first.into())
+                dialects
+                    .first()
+                    .map_or(self.dialects[0], |&first| first.into())
             };
         }
         if self.dialects.contains(&Wire::Dialect(client)) {
@@ -619,7 +621,9 @@ impl Provider {
 
 /// The refusal for a format this provider does not speak.
 fn not_spoken(provider: &str) -> Invalid {
-    Invalid::body(format!("provider `{provider}` does not speak Kiro's format"))
+    Invalid::body(format!(
+        "provider `{provider}` does not speak Kiro's format"
+    ))
 }
 
 /// A decoder for a format the provider does not speak: it refuses every

@@ -152,7 +152,9 @@ impl Provider {
             Some(Subscription::GeminiCli(_)) => {
                 gemini_cli::read_tokens(status, wait, body, previous, now)
             }
-            Some(Subscription::Kiro(_)) => kiro::auth::read_tokens(status, wait, body, previous, now),
+            Some(Subscription::Kiro(_)) => {
+                kiro::auth::read_tokens(status, wait, body, previous, now)
+            }
             Some(Subscription::Copilot(_)) | None => Err(self.no_login()),
         }
     }
@@ -184,9 +186,7 @@ impl Provider {
             Some(Subscription::Codex(codex)) => codex.endpoints.read_device_start(status, body),
             Some(Subscription::Copilot(_)) => copilot::Endpoints::read_device_start(status, body),
             Some(Subscription::Claude(_) | Subscription::GeminiCli(_) | Subscription::Kiro(_))
-            | None => {
-                Err(self.no_login())
-            }
+            | None => Err(self.no_login()),
         }
     }
 
@@ -209,9 +209,7 @@ impl Provider {
             Some(Subscription::Codex(codex)) => codex.endpoints.read_device_poll(status, body),
             Some(Subscription::Copilot(_)) => copilot::Endpoints::read_device_poll(status, body),
             Some(Subscription::Claude(_) | Subscription::GeminiCli(_) | Subscription::Kiro(_))
-            | None => {
-                Err(DeviceError::Failed(self.no_login()))
-            }
+            | None => Err(DeviceError::Failed(self.no_login())),
         }
     }
 

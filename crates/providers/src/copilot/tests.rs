@@ -42,7 +42,7 @@ fn requests_go_to_the_tokens_base_with_the_editors_identity() {
     let body = json!({"model": "gpt-4.1", "messages": [{"role": "user", "content": "hi"}]});
     let request = copilot().generate_request(
         &account(),
-        Dialect::OpenAiChat,
+        Dialect::OpenAiChat.into(),
         Bytes::from(body.to_string()),
     );
     assert_eq!(request.url.as_str(), "http://127.0.0.1:8/chat/completions");
@@ -60,7 +60,7 @@ fn requests_go_to_the_tokens_base_with_the_editors_identity() {
     ]});
     let request = copilot().generate_request(
         &account(),
-        Dialect::Anthropic,
+        Dialect::Anthropic.into(),
         Bytes::from(messages.to_string()),
     );
     assert_eq!(request.url.as_str(), "http://127.0.0.1:8/v1/messages");
@@ -75,7 +75,7 @@ fn requests_go_to_the_tokens_base_with_the_editors_identity() {
     ]});
     let request = copilot().generate_request(
         &account(),
-        Dialect::OpenAiResponses,
+        Dialect::OpenAiResponses.into(),
         Bytes::from(responses.to_string()),
     );
     assert_eq!(request.url.as_str(), "http://127.0.0.1:8/responses");

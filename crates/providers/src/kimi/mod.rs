@@ -166,7 +166,7 @@ mod tests {
             SecretString::from("kimi-code-cli/0.9.0"),
         )]);
         let call = crate::Call {
-            dialect: subgate_core::Dialect::OpenAiChat,
+            wire: subgate_core::Dialect::OpenAiChat.into(),
             model: "kimi-for-coding",
             stream: true,
             body: Bytes::from_static(b"{}"),

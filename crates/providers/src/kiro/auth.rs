@@ -50,7 +50,11 @@ impl Endpoints {
 
     /// The refresh for `login`: at SSO OIDC with its client when it has one,
     /// else at Kiro's desktop auth service.
-    pub(crate) fn refresh_request(&self, login: &Login, account_id: &str) -> Option<OutboundRequest> {
+    pub(crate) fn refresh_request(
+        &self,
+        login: &Login,
+        account_id: &str,
+    ) -> Option<OutboundRequest> {
         let refresh = login.refresh_token.as_deref()?;
         let region = login.region.as_deref().unwrap_or(DEFAULT_REGION);
         if let Some(client) = &login.client {

@@ -34,7 +34,9 @@ pub(crate) fn read(file: &Value) -> Result<Vec<Login>, &'static str> {
         .as_deref()
         .is_some_and(|token| token.contains("...") || token.contains('…'))
     {
-        return Err("the refresh token in the file is cut short (it contains `...`): log in to Kiro again");
+        return Err(
+            "the refresh token in the file is cut short (it contains `...`): log in to Kiro again",
+        );
     }
     let registration = file.get("registration").unwrap_or(&Value::Null);
     let client_field = |camel: &str, snake: &str| {
@@ -57,12 +59,16 @@ pub(crate) fn read(file: &Value) -> Result<Vec<Login>, &'static str> {
     let idc = field("authMethod", "auth_method").is_some_and(|method| method != "social")
         || field("clientIdHash", "client_id_hash").is_some();
     if idc && client.is_none() {
-        return Err("an IdC login without its client registration: the registration file (`<clientIdHash>.json`) was not found");
+        return Err(
+            "an IdC login without its client registration: the registration file (`<clientIdHash>.json`) was not found",
+        );
     }
     Ok(vec![Login {
         access_token: access,
         refresh_token: refresh,
-        expires_at: field("expiresAt", "expires_at").as_deref().and_then(instant),
+        expires_at: field("expiresAt", "expires_at")
+            .as_deref()
+            .and_then(instant),
         profile_arn: field("profileArn", "profile_arn"),
         region: field("region", "region").or_else(|| client_field("region", "region")),
         client,

@@ -121,7 +121,8 @@ impl Kiro {
     ) -> Result<Response, Invalid> {
         let mut decoder = self.decoder(origin, model, max_event_bytes);
         let mut aggregator = Aggregator::default();
-        let unreadable = |message: String| Invalid::body(format!("the answer could not be read: {message}"));
+        let unreadable =
+            |message: String| Invalid::body(format!("the answer could not be read: {message}"));
         decoder
             .feed(body, &mut |event| aggregator.push(event))
             .and_then(|()| decoder.finish(&mut |event| aggregator.push(event)))

@@ -263,7 +263,10 @@ impl Kiro {
 
 /// The region in a profile ARN (`arn:aws:codewhisperer:{region}:…`).
 pub(crate) fn arn_region(arn: &str) -> Option<&str> {
-    let region = arn.strip_prefix("arn:aws:codewhisperer:")?.split(':').next()?;
+    let region = arn
+        .strip_prefix("arn:aws:codewhisperer:")?
+        .split(':')
+        .next()?;
     (!region.is_empty()
         && region
             .chars()
@@ -354,9 +357,17 @@ pub(crate) fn parse_usage(body: &[u8]) -> Result<Quota, serde_json::Error> {
         .filter_map(|item| {
             let mut used = item.current_usage_with_precision.or(item.current_usage)?;
             let mut limit = item.usage_limit_with_precision.or(item.usage_limit)?;
-            let active = item.bonuses.iter().chain(&item.free_trial_info).filter(|extra| {
-                extra.status.as_deref().or(extra.free_trial_status.as_deref()) == Some("ACTIVE")
-            });
+            let active = item
+                .bonuses
+                .iter()
+                .chain(&item.free_trial_info)
+                .filter(|extra| {
+                    extra
+                        .status
+                        .as_deref()
+                        .or(extra.free_trial_status.as_deref())
+                        == Some("ACTIVE")
+                });
             for extra in active {
                 used += extra
                     .current_usage_with_precision

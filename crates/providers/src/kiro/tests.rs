@@ -48,7 +48,7 @@ fn client_model_names_become_kiro_ids() {
 
 #[test]
 fn requests_go_to_the_profile_region_unless_a_base_is_configured() {
-    let regional = kiro(subgate_config::KIRO_DEFAULT_BASE_URL, None);
+    let regional = kiro(KIRO_DEFAULT_BASE_URL, None);
     let frankfurt = account(social("arn:aws:codewhisperer:eu-central-1:1234:profile/P"));
     let request = regional.generate_request(&frankfurt, Bytes::from_static(b"{}"));
     assert_eq!(
@@ -101,7 +101,13 @@ fn catalog_and_usage_requests_name_the_profile() {
     assert_eq!(models.headers["x-amzn-kiro-profile-arn"], SOCIAL_ARN);
     let usage = upstream.usage_request(&account);
     assert_eq!(usage.url.path(), "/getUsageLimits");
-    assert!(usage.url.query().unwrap().contains("resourceType=AGENTIC_REQUEST"));
+    assert!(
+        usage
+            .url
+            .query()
+            .unwrap()
+            .contains("resourceType=AGENTIC_REQUEST")
+    );
 }
 
 #[test]
@@ -151,14 +157,23 @@ fn refusals_read_as_rests() {
         json!({"error": {"reason": "OVERAGE_REQUEST_LIMIT_EXCEEDED"}}),
     );
     assert_eq!(nested.rest, Some(Rest::QuotaExhausted));
-    let model = read(400, json!({"message": "Invalid model.", "reason": "INVALID_MODEL_ID"}));
-    assert_eq!((model.rest, model.scope), (Some(Rest::ModelUnavailable), Scope::Model));
+    let model = read(
+        400,
+        json!({"message": "Invalid model.", "reason": "INVALID_MODEL_ID"}),
+    );
+    assert_eq!(
+        (model.rest, model.scope),
+        (Some(Rest::ModelUnavailable), Scope::Model)
+    );
     let long = read(
         400,
         json!({"message": "Input is too long.", "reason": "CONTENT_LENGTH_EXCEEDS_THRESHOLD"}),
     );
     assert_eq!(long.rest, None);
-    let token = read(403, json!({"message": "The bearer token included in the request is invalid."}));
+    let token = read(
+        403,
+        json!({"message": "The bearer token included in the request is invalid."}),
+    );
     assert_eq!(token.rest, Some(Rest::CredentialInvalid));
     let busy = read(429, json!({"message": "Too many requests"}));
     assert_eq!(busy.rest, Some(Rest::RateLimited));
@@ -242,7 +257,11 @@ fn a_refresh_answer_renews_the_login() {
 fn the_setup_names_the_account_by_its_email() {
     let body = json!({"userInfo": {"email": "dev@example.com"},
         "subscriptionInfo": {"subscriptionTitle": "KIRO PRO"}});
-    let login = auth::read_setup(StatusCode::OK, body.to_string().as_bytes(), Login::default());
+    let login = auth::read_setup(
+        StatusCode::OK,
+        body.to_string().as_bytes(),
+        Login::default(),
+    );
     assert_eq!(login.email.as_deref(), Some("dev@example.com"));
     assert_eq!(login.account_id.as_deref(), Some("dev@example.com"));
     assert_eq!(login.plan.as_deref(), Some("KIRO PRO"));

@@ -48,7 +48,7 @@ fn each_key_is_an_account_with_a_stable_id() {
 fn chat_request_carries_the_key_and_extra_headers() {
     let provider = Provider::from_config(&config(&["sk-1"])).unwrap();
     let call = crate::Call {
-        dialect: subgate_core::Dialect::OpenAiChat,
+        wire: subgate_core::Dialect::OpenAiChat.into(),
         model: "m",
         stream: false,
         body: Bytes::from_static(b"{}"),
@@ -98,7 +98,7 @@ fn openai_speaks_both_apis_and_compatible_servers_one() {
     );
     assert!(openai.chat_upstream().max_completion_tokens);
     let call = crate::Call {
-        dialect: subgate_core::Dialect::OpenAiResponses,
+        wire: subgate_core::Dialect::OpenAiResponses.into(),
         model: "m",
         stream: true,
         body: Bytes::new(),
