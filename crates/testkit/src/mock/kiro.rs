@@ -158,7 +158,7 @@ use super::common::{
     Ask, Check, Gate, admit, json_response, output_words, record, stream_chunked, words,
 };
 use super::oauth::{Access, Flavor, Identity, bearer, civil, note, now_s, query, uuid_like};
-use super::{MockUpstream, OutcomeGuard, Output, Scenario, State, Stop, lock};
+use super::{MockUpstream, OutcomeGuard, Output, Scenario, State, Stop, StreamEnd, lock};
 use validate::Fault;
 
 /// The profile ARN social (Google/GitHub) logins share (§5.3).
@@ -720,7 +720,15 @@ fn answer(state: &State, mut scenario: Scenario, guard: OutcomeGuard, request: &
         truncated: script.truncated || matches!(scenario.stop, Some(Stop::MaxTokens)),
     };
     let (wires, metered) = frames::answer(&outputs, &scenario, &script, &tail);
-    if metered {
+    // A stream the scenario ends early never reaches its metering.
+    let content = wires.iter().filter(|wire| wire.content).count();
+    let reaches_end = match scenario.end {
+        StreamEnd::Complete => true,
+        StreamEnd::Cut { after } | StreamEnd::Reset { after } | StreamEnd::Error { after, .. } => {
+            after >= content
+        }
+    };
+    if metered && reaches_end {
         lock(&state.kiro).usage += tail.credits;
     }
     scenario.body_delay = scenario.body_delay.max(script.first_frame_delay);
