@@ -152,6 +152,20 @@ pub(crate) fn stream(
     content_type: &'static str,
     failure: StreamFailure<'_>,
 ) -> Response {
+    stream_chunked(events, scenario, guard, content_type, failure, None)
+}
+
+/// [`stream`], with the body re-cut into HTTP chunks of `chunk_bytes`
+/// bytes (the last may be shorter) when given, whatever the events'
+/// boundaries: a binary framing must survive frames split across reads.
+pub(crate) fn stream_chunked(
+    events: Vec<Wire>,
+    scenario: &Scenario,
+    guard: OutcomeGuard,
+    content_type: &'static str,
+    failure: StreamFailure<'_>,
+    chunk_bytes: Option<usize>,
+) -> Response {
     let mut steps = Vec::with_capacity(events.len() + 1);
     let mut content_seen = 0;
     for event in events {
@@ -181,6 +195,9 @@ pub(crate) fn stream(
             content_seen += 1;
         }
         steps.push(Step::Data(event.bytes));
+    }
+    if let Some(size) = chunk_bytes {
+        steps = rechunk(steps, size);
     }
     if !matches!(steps.last(), Some(Step::Abort))
         && let Some(Step::Data(last)) = steps.pop()
@@ -217,6 +234,26 @@ pub(crate) fn stream(
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     add_headers(&mut response, scenario);
     response
+}
+
+/// `steps`' bytes in pieces of `size` (at least 1), keeping a final abort.
+fn rechunk(steps: Vec<Step>, size: usize) -> Vec<Step> {
+    let mut bytes = Vec::new();
+    let mut abort = false;
+    for step in steps {
+        match step {
+            Step::Data(data) | Step::Last(data) => bytes.extend_from_slice(&data),
+            Step::Abort => abort = true,
+        }
+    }
+    let mut pieces: Vec<Step> = bytes
+        .chunks(size.max(1))
+        .map(|piece| Step::Data(Bytes::copy_from_slice(piece)))
+        .collect();
+    if abort {
+        pieces.push(Step::Abort);
+    }
+    pieces
 }
 
 /// What a request-wide check sees: the request's URI and headers, and its

@@ -1,6 +1,7 @@
 //! Mock upstreams: shared machinery (listener, recorder, scenarios), one
 //! module per wire the mocks speak, and the subscription services (Claude,
-//! Codex, Copilot) with the sign-in side they share (`oauth`).
+//! Codex, Copilot, Gemini CLI, Kiro) with the sign-in side they share
+//! (`oauth`).
 
 mod anthropic;
 mod claude;
@@ -10,6 +11,7 @@ mod copilot;
 mod gemini;
 mod gemini_cli;
 mod kimi;
+mod kiro;
 mod oauth;
 mod openai_chat;
 mod openai_responses;
@@ -29,6 +31,10 @@ pub use claude::claude_window_exhausted;
 pub use codex::codex_usage_limit;
 pub use gemini_cli::{
     gemini_daily_quota_exhausted, gemini_rate_limited, gemini_validation_required,
+};
+pub use kiro::{
+    KIRO_PROFILE_ARN, KiroLogin, KiroScript, kiro_input_too_long, kiro_monthly_limit,
+    kiro_overage_limit, kiro_server_error, kiro_throttled,
 };
 pub use oauth::{DeviceStep, IssuedTokens, MockOAuth};
 pub use scenario::{Output, Scenario, Stop, StreamEnd};
@@ -91,6 +97,7 @@ struct State {
     codex: Mutex<codex::Settings>,
     copilot: Mutex<copilot::Settings>,
     gemini_cli: Mutex<gemini_cli::Settings>,
+    kiro: Mutex<kiro::Settings>,
     changed: Notify,
 }
 
@@ -315,7 +322,8 @@ impl MockUpstream {
     }
 
     /// The models the mock's catalog lists (`GET /v1/models`, Codex's
-    /// `/models`, Copilot's `/models`, which also refuses other models).
+    /// `/models`, Copilot's `/models`, Kiro's `ListAvailableModels`; Copilot,
+    /// Gemini CLI and Kiro also refuse other models).
     pub fn set_models(&self, models: &[&str]) {
         *lock(&self.state.models) = models.iter().map(|model| (*model).to_owned()).collect();
     }

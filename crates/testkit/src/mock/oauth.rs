@@ -9,7 +9,8 @@
 //! `https://api.openai.com/auth`) with `rt_…` refresh tokens, GitHub's
 //! `ghu_…` and Copilot's `tid=…;exp=…;sku=…;proxy-ep=…` tokens, Google's
 //! `ya29.…` access and `1//0…` refresh tokens with a Google-style id token
-//! (§4.1; never rotated).
+//! (§4.1; never rotated), Kiro's `aoa…` access and `aor…` refresh tokens
+//! (§5.1; rotated), each bound to the OIDC client of an `IdC` login.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
@@ -70,10 +71,10 @@ pub enum DeviceStep {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuedTokens {
     /// The access token: `sk-ant-oat01-…` (Claude), a JWT (Codex), the
-    /// GitHub token `ghu_…` (Copilot), `ya29.…` (Gemini).
+    /// GitHub token `ghu_…` (Copilot), `ya29.…` (Gemini), `aoa…` (Kiro).
     pub access_token: String,
     /// The refresh token: `sk-ant-ort01-…` (Claude), `rt_…` (Codex),
-    /// `1//0…` (Gemini); empty
+    /// `1//0…` (Gemini), `aor…` (Kiro); empty
     /// for Copilot, whose GitHub token is long-lived and never refreshed.
     pub refresh_token: String,
     /// When the access token expires, in milliseconds since the epoch; 0
@@ -92,6 +93,7 @@ pub(crate) enum Flavor {
     Codex,
     Copilot,
     Gemini,
+    Kiro,
 }
 
 /// Who a login signs in as.
@@ -106,6 +108,10 @@ pub(crate) struct Identity {
     pub(crate) plan: String,
     /// ChatGPT's `chatgpt_user_id`; Claude's organization uuid.
     pub(crate) user_id: String,
+    /// The OIDC client a Kiro `IdC` login signed in through (its refresh
+    /// tokens are good with that client only); `None` elsewhere, and for
+    /// Kiro's social logins.
+    pub(crate) client: Option<String>,
 }
 
 #[derive(Debug)]
@@ -167,6 +173,7 @@ impl Default for MockOAuth {
                     account_id: uuid_like(),
                     plan: "max".to_owned(),
                     user_id: uuid_like(),
+                    client: None,
                 },
                 access_ttl: Duration::from_hours(1),
                 rotate: true,
@@ -248,6 +255,10 @@ impl MockOAuth {
                 registry.rotate = false;
                 registry.identity.account_id = digits(21);
                 "free-tier".clone_into(&mut registry.identity.plan);
+            }
+            Flavor::Kiro => {
+                // The plan is what `getUsageLimits` calls the subscription.
+                "KIRO PRO".clone_into(&mut registry.identity.plan);
             }
         }
     }
@@ -355,6 +366,17 @@ impl MockOAuth {
 
     pub(crate) fn denies(&self) -> bool {
         self.registry().deny
+    }
+
+    /// Mints a credential pair for `identity`, as a login through another
+    /// route would (Kiro: a social or `IdC` login, a device login's approval).
+    pub(crate) fn mint_for(&self, identity: Identity) -> IssuedTokens {
+        self.registry().mint(identity)
+    }
+
+    /// Who refresh token `token` belongs to, while it is good.
+    pub(crate) fn refresh_owner(&self, token: &str) -> Option<Identity> {
+        self.registry().refresh.get(token).cloned()
     }
 
     pub(crate) fn access(&self, token: &str) -> Access {
@@ -532,6 +554,11 @@ impl Registry {
                 format!("1//0{}", random_token(98)),
                 Some(google_id_token(&identity, expires_at_ms / 1000)),
             ),
+            Flavor::Kiro => (
+                format!("aoaAAAAAG{}", random_token(400)),
+                format!("aorAAAAAG{}", random_token(360)),
+                None,
+            ),
             // Copilot mints GitHub and Copilot tokens instead (below).
             Flavor::Codex | Flavor::Copilot => (
                 jwt(&identity, expires_at_ms / 1000, "https://api.openai.com/v1"),
@@ -668,7 +695,7 @@ fn random_bytes(len: usize) -> Vec<u8> {
 }
 
 /// `len` base64url characters.
-fn random_token(len: usize) -> String {
+pub(crate) fn random_token(len: usize) -> String {
     let mut token = URL_SAFE_NO_PAD.encode(random_bytes(len));
     token.truncate(len);
     token
@@ -870,7 +897,7 @@ fn flavor_checks(flavor: Flavor, params: &HashMap<String, String>) -> Result<(),
     let (client, scopes): (&str, &[&str]) = match flavor {
         Flavor::Claude => (CLAUDE_CLIENT_ID, &["user:inference"]),
         Flavor::Gemini => (GEMINI_CLIENT_ID, &GEMINI_SCOPES),
-        Flavor::Codex | Flavor::Copilot => (
+        Flavor::Codex | Flavor::Copilot | Flavor::Kiro => (
             CODEX_CLIENT_ID,
             &["openid", "profile", "email", "offline_access"],
         ),

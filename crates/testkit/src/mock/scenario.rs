@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+use super::KiroScript;
+
 /// How a streamed answer ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamEnd {
@@ -80,6 +82,7 @@ pub struct Scenario {
     pub(crate) body_delay: Duration,
     pub(crate) end: StreamEnd,
     pub(crate) malformed_at: Option<usize>,
+    pub(crate) kiro: Option<KiroScript>,
 }
 
 impl Default for Scenario {
@@ -96,6 +99,7 @@ impl Default for Scenario {
             body_delay: Duration::ZERO,
             end: StreamEnd::Complete,
             malformed_at: None,
+            kiro: None,
         }
     }
 }
@@ -184,6 +188,15 @@ impl Scenario {
     #[must_use]
     pub fn malformed_chunk_at(mut self, index: usize) -> Self {
         self.malformed_at = Some(index);
+        self
+    }
+
+    /// Kiro's stream quirks for this answer (duplicate tool uses, a
+    /// repeated chunk, truncation, in-stream failures…); only the Kiro mock
+    /// reads them.
+    #[must_use]
+    pub fn kiro(mut self, script: KiroScript) -> Self {
+        self.kiro = Some(script);
         self
     }
 
