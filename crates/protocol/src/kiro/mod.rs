@@ -17,12 +17,14 @@
 
 mod request;
 mod schema;
+mod stream;
 
 #[cfg(test)]
 mod tests;
 
 pub use request::{EncodeOptions, Encoded, encode_request};
 pub use schema::clean_schema;
+pub use stream::{DecodeOptions, KiroStreamDecoder};
 
 /// The longest tool name Kiro (like the Claude and OpenAI APIs) accepts.
 pub const MAX_TOOL_NAME_CHARS: usize = 64;
@@ -72,4 +74,55 @@ fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
 /// builds.
 pub fn fingerprint(text: &str) -> u64 {
     fnv1a(FNV_OFFSET, text.trim().as_bytes())
+}
+
+/// [`fingerprint`] computed on text that arrives in pieces, holding back
+/// only a run of whitespace that may turn out to be trailing.
+#[derive(Debug, Clone)]
+struct Fingerprinter {
+    hash: u64,
+    /// Some text other than whitespace has been seen.
+    started: bool,
+    /// Whitespace after the last other character.
+    pending: String,
+}
+
+impl Default for Fingerprinter {
+    fn default() -> Self {
+        Self {
+            hash: FNV_OFFSET,
+            started: false,
+            pending: String::new(),
+        }
+    }
+}
+
+impl Fingerprinter {
+    fn push(&mut self, text: &str) {
+        let mut rest = text;
+        while !rest.is_empty() {
+            let content = rest.trim_start();
+            let whitespace = &rest[..rest.len() - content.len()];
+            if self.started {
+                self.pending.push_str(whitespace);
+            }
+            let end = content.find(char::is_whitespace).unwrap_or(content.len());
+            if end > 0 {
+                self.hash = fnv1a(self.hash, self.pending.as_bytes());
+                self.pending.clear();
+                self.hash = fnv1a(self.hash, &content.as_bytes()[..end]);
+                self.started = true;
+            }
+            rest = &content[end..];
+        }
+    }
+
+    /// Whether any text other than whitespace was seen.
+    fn is_empty(&self) -> bool {
+        !self.started
+    }
+
+    fn value(&self) -> u64 {
+        self.hash
+    }
 }

@@ -1,15 +1,22 @@
 use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use pretty_assertions::assert_eq;
+use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::request::{PLACEHOLDER, conversation_id};
+use super::stream::looks_cut;
 use super::*;
+use crate::aws_eventstream::{HeaderValue, Message as Frame};
 use crate::canonical::{
-    Block, Dropped, Effort, Image, Message, Reasoning, Request, Role, Source, Tool, ToolResult,
-    ToolUse,
+    Block, Delta, Dropped, Effort, Event, Image, Message, Reasoning, Request, Role, Signature,
+    Source, StopReason, Tool, ToolResult, ToolUse,
 };
-use crate::testing::fixture;
+use crate::codec::StreamDecoder;
+use crate::error::ErrorKind;
+use crate::testing::{aggregate, cuts, decode, decode_in_pieces, fixture};
 
 const MODEL: &str = "claude-sonnet-4.5";
 const ARN: &str = "arn:aws:codewhisperer:us-east-1:699475941385:profile/EHGA3GRVQMUK";
@@ -500,4 +507,547 @@ fn schemas_lose_what_kiro_refuses() {
         clean_schema(&Value::Null),
         json!({"type": "object", "properties": {}})
     );
+}
+
+proptest! {
+    #[test]
+    fn fingerprints_do_not_depend_on_the_cuts(text in "[ a\\n\\té]{0,24}", cuts in cuts()) {
+        let mut positions: Vec<usize> = cuts
+            .iter()
+            .map(|cut| cut % (text.len() + 1))
+            .filter(|cut| text.is_char_boundary(*cut))
+            .collect();
+        positions.sort_unstable();
+        let mut fingerprinter = Fingerprinter::default();
+        let mut from = 0;
+        for position in positions.into_iter().chain([text.len()]) {
+            fingerprinter.push(&text[from..position]);
+            from = position;
+        }
+        prop_assert_eq!(fingerprinter.value(), fingerprint(&text));
+        prop_assert_eq!(fingerprinter.is_empty(), text.trim().is_empty());
+    }
+}
+
+// ---- the stream ----
+
+fn frame(headers: &[(&str, &str)], payload: impl Into<Vec<u8>>) -> Vec<u8> {
+    Frame {
+        headers: headers
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), HeaderValue::String((*value).to_owned())))
+            .collect(),
+        payload: Bytes::from(payload.into()),
+    }
+    .encode()
+    .unwrap()
+}
+
+fn event(event_type: &str, payload: &Value) -> Vec<u8> {
+    frame(
+        &[
+            (":message-type", "event"),
+            (":event-type", event_type),
+            (":content-type", "application/json"),
+        ],
+        payload.to_string(),
+    )
+}
+
+fn exception(name: &str, payload: &str) -> Vec<u8> {
+    frame(
+        &[
+            (":message-type", "exception"),
+            (":exception-type", name),
+            (":content-type", "application/json"),
+        ],
+        payload,
+    )
+}
+
+fn error_frame(code: &str, payload: &str) -> Vec<u8> {
+    frame(
+        &[(":message-type", "error"), (":error-code", code)],
+        payload,
+    )
+}
+
+fn text(content: &str) -> Vec<u8> {
+    event("assistantResponseEvent", &json!({"content": content}))
+}
+
+fn tool_event(id: &str, name: &str, input: &Value, stop: bool) -> Vec<u8> {
+    event(
+        "toolUseEvent",
+        &json!({"toolUseId": id, "name": name, "input": input, "stop": stop}),
+    )
+}
+
+fn metering() -> Vec<u8> {
+    event("meteringEvent", &json!({"unit": "credit", "usage": 0.01}))
+}
+
+/// A stream fixture: frames described in JSON, written with the encoder.
+fn stream_fixture(path: &str) -> Vec<u8> {
+    let frames: Vec<Value> = serde_json::from_str(&fixture(path)).unwrap();
+    let mut bytes = Vec::new();
+    for description in frames {
+        if let Some(event_type) = description["event"].as_str() {
+            let mut payload = description["payload"].clone();
+            if description["wrap"] == true {
+                payload = json!({ event_type: payload });
+            }
+            bytes.extend(event(event_type, &payload));
+        } else if let Some(name) = description["exception"].as_str() {
+            bytes.extend(exception(name, description["payload"].as_str().unwrap()));
+        } else {
+            panic!("unknown frame {description}");
+        }
+    }
+    bytes
+}
+
+fn decoder(thinking_tags: bool) -> KiroStreamDecoder {
+    KiroStreamDecoder::new(
+        "kiro",
+        MODEL,
+        DecodeOptions {
+            thinking_tags,
+            max_input_tokens: 200_000,
+            max_event_bytes: 1 << 20,
+        },
+    )
+}
+
+/// A decoder that records the truncations it reports.
+fn recording(thinking_tags: bool) -> (KiroStreamDecoder, Arc<Mutex<Vec<Truncation>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    let decoder = decoder(thinking_tags).on_truncation(Box::new(move |truncation| {
+        sink.lock().unwrap().push(truncation);
+    }));
+    (decoder, seen)
+}
+
+/// Checks the sequence `canonical::Event` documents.
+fn assert_sequence(events: &[Event<'_>]) {
+    let mut open: Option<usize> = None;
+    let mut next = 0;
+    let mut stopped = false;
+    for (at, event) in events.iter().enumerate() {
+        assert!(
+            at == 0 || !matches!(events[at - 1], Event::End | Event::Error(_)),
+            "{event:?} after the end"
+        );
+        match event {
+            Event::Start { .. } => assert_eq!(at, 0, "Start is first"),
+            Event::BlockStart { index, .. } => {
+                assert!(open.is_none() && !stopped && *index == next, "{events:#?}");
+                open = Some(*index);
+                next += 1;
+            }
+            Event::Delta { index, .. } => assert_eq!(open, Some(*index), "{events:#?}"),
+            Event::BlockStop { index } => assert_eq!(open.take(), Some(*index)),
+            Event::Stop { .. } => {
+                assert!(open.is_none() && !stopped);
+                stopped = true;
+            }
+            Event::Usage(_) | Event::Error(_) => {}
+            Event::End => assert!(stopped && open.is_none()),
+        }
+    }
+}
+
+fn decode_all(decoder: &mut KiroStreamDecoder, bytes: &[u8]) -> Vec<Event<'static>> {
+    let events = decode(decoder, bytes);
+    assert_sequence(&events);
+    events
+}
+
+#[test]
+fn stream_decodes_to_events() {
+    let (mut decoder, truncations) = recording(true);
+    let events = decode_all(&mut decoder, &stream_fixture("kiro/stream.json"));
+    assert_eq!(*truncations.lock().unwrap(), vec![]);
+    let response = aggregate(&events);
+    assert_eq!(response.stop_reason, StopReason::ToolUse);
+    assert_eq!(response.model.as_deref(), Some(MODEL));
+    match &response.content[..] {
+        [
+            Block::Thinking(thinking),
+            Block::Text(text),
+            Block::ToolUse(read),
+            Block::ToolUse(weather),
+        ] => {
+            assert_eq!(thinking.text, "The user wants a file. I should read it.");
+            assert_eq!(text.text, "Let me read it. Reading now.");
+            assert_eq!(
+                (read.id.as_str(), read.name.as_str(), read.input.as_str()),
+                ("tooluse_a", "read_file", r#"{"path": "a.txt"}"#)
+            );
+            assert_eq!(weather.id, "tooluse_b");
+            assert_eq!(
+                serde_json::from_str::<Value>(&weather.input).unwrap(),
+                json!({"city": "Paris", "days": [1, 2]})
+            );
+        }
+        other => panic!("unexpected blocks {other:#?}"),
+    }
+    let usage = response.usage.unwrap();
+    assert_eq!(usage.input_tokens, 25_000);
+    insta::assert_debug_snapshot!(events);
+}
+
+proptest! {
+    #[test]
+    fn chunk_boundaries_do_not_change_the_events(cuts in cuts()) {
+        let bytes = stream_fixture("kiro/stream.json");
+        let whole = decode(&mut decoder(true), &bytes);
+        let (pieces, finished) = decode_in_pieces(&mut decoder(true), &bytes, &cuts);
+        prop_assert!(finished.is_ok());
+        prop_assert_eq!(whole, pieces);
+    }
+}
+
+#[test]
+fn payloads_may_be_wrapped_under_their_event_type() {
+    let bare = [
+        text("Hi"),
+        tool_event("tooluse_1", "ls", &json!("{}"), true),
+        event("contextUsageEvent", &json!({"contextUsagePercentage": 1.0})),
+    ]
+    .concat();
+    let wrapped = [
+        event(
+            "assistantResponseEvent",
+            &json!({"assistantResponseEvent": {"content": "Hi"}}),
+        ),
+        event(
+            "toolUseEvent",
+            &json!({"toolUseEvent": {"toolUseId": "tooluse_1", "name": "ls", "input": "{}", "stop": true}}),
+        ),
+        event(
+            "contextUsageEvent",
+            &json!({"contextUsageEvent": {"contextUsagePercentage": 1.0}}),
+        ),
+    ]
+    .concat();
+    let events = decode_all(&mut decoder(false), &bare);
+    assert_eq!(decode_all(&mut decoder(false), &wrapped), events);
+    assert_eq!(aggregate(&events).usage.unwrap().input_tokens, 2_000);
+}
+
+#[test]
+fn a_repeated_chunk_is_dropped_and_tags_stay_text_without_the_option() {
+    let bytes = [
+        text("<thinking>a</thinking>"),
+        text("b"),
+        text("b"),
+        text("c"),
+        text("b"),
+        metering(),
+    ]
+    .concat();
+    let response = aggregate(&decode_all(&mut decoder(false), &bytes));
+    assert_eq!(
+        response.content,
+        vec![Block::text("<thinking>a</thinking>bcb")]
+    );
+    assert_eq!(response.stop_reason, StopReason::EndTurn);
+}
+
+#[test]
+fn native_reasoning_keeps_its_signature() {
+    let bytes = [
+        event(
+            "reasoningContentEvent",
+            &json!({"redactedContent": "c2VjcmV0"}),
+        ),
+        event("reasoningContentEvent", &json!({"text": "Step one. "})),
+        event(
+            "reasoningContentEvent",
+            &json!({"text": "Step two.", "signature": "sig-1"}),
+        ),
+        text("Answer."),
+        metering(),
+    ]
+    .concat();
+    let events = decode_all(&mut decoder(true), &bytes);
+    let response = aggregate(&events);
+    assert_eq!(
+        response.content,
+        vec![
+            Block::RedactedThinking(Signature::from_upstream("c2VjcmV0", "kiro")),
+            Block::Thinking(crate::canonical::Thinking {
+                text: "Step one. Step two.".to_owned(),
+                signature: Some(Signature::from_upstream("sig-1", "kiro")),
+            }),
+            Block::text("Answer."),
+        ]
+    );
+    assert!(events.contains(&Event::Delta {
+        index: 1,
+        delta: Delta::Signature(Signature::from_upstream("sig-1", "kiro")),
+    }));
+}
+
+#[test]
+fn metadata_gives_exact_usage() {
+    let bytes = [
+        text("Hello"),
+        metering(),
+        event("contextUsageEvent", &json!({"contextUsagePercentage": 50})),
+        event(
+            "metadataEvent",
+            &json!({"tokenUsage": {"uncachedInputTokens": 120, "cacheReadInputTokens": 30,
+                                   "cacheWriteInputTokens": 7, "outputTokens": 11, "totalTokens": 168}}),
+        ),
+    ]
+    .concat();
+    let usage = aggregate(&decode_all(&mut decoder(false), &bytes))
+        .usage
+        .unwrap();
+    assert_eq!(
+        (
+            usage.input_tokens,
+            usage.cache_read_tokens,
+            usage.cache_write_tokens,
+            usage.output_tokens,
+            usage.total_tokens(),
+        ),
+        (157, 30, 7, 11, 168)
+    );
+}
+
+#[test]
+fn without_metadata_usage_is_estimated() {
+    let bytes = [
+        text("<thinking>12345678</thinking>"),
+        text("1234"),
+        event(
+            "contextUsageEvent",
+            &json!({"contextUsagePercentage": 0.25}),
+        ),
+    ]
+    .concat();
+    let usage = aggregate(&decode_all(&mut decoder(true), &bytes))
+        .usage
+        .unwrap();
+    // 0.25 % of 200 000; twelve characters of output, eight of them thinking.
+    assert_eq!(
+        (
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.reasoning_tokens
+        ),
+        (500, 3, 2)
+    );
+}
+
+#[test]
+fn an_answer_without_its_closing_events_was_cut() {
+    let (mut decoder, truncations) = recording(true);
+    let bytes = [
+        text("<thinking>plan</thinking>"),
+        text("\n\nOnce upon a time, "),
+        text("there was"),
+    ]
+    .concat();
+    let response = aggregate(&decode_all(&mut decoder, &bytes));
+    assert_eq!(response.stop_reason, StopReason::MaxTokens);
+    assert_eq!(
+        *truncations.lock().unwrap(),
+        vec![Truncation::Text {
+            fingerprint: fingerprint("Once upon a time, there was"),
+        }]
+    );
+    // What the client sends back is recognised by the next request.
+    let remembered = truncations.lock().unwrap().clone();
+    let request = Request {
+        messages: vec![
+            user("Tell a story"),
+            assistant(vec![Block::text("Once upon a time, there was")]),
+        ],
+        ..Request::default()
+    };
+    let options = EncodeOptions {
+        truncations: &remembered,
+        ..options()
+    };
+    let (body, _, encoded) = encode_with(&request, &options);
+    assert_eq!(encoded.used, remembered);
+    assert!(
+        current(&body)["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("[System Notice]")
+    );
+
+    // Closing events, or a tool call, mean it was not cut.
+    for ending in [
+        metering(),
+        event("contextUsageEvent", &json!({"contextUsagePercentage": 3})),
+        tool_event("tooluse_1", "ls", &json!({}), true),
+    ] {
+        let (mut decoder, truncations) = recording(false);
+        let bytes = [text("Complete."), ending].concat();
+        let response = aggregate(&decode_all(&mut decoder, &bytes));
+        assert_ne!(response.stop_reason, StopReason::MaxTokens);
+        assert_eq!(*truncations.lock().unwrap(), vec![]);
+    }
+}
+
+#[test]
+fn a_cut_tool_input_becomes_an_empty_object() {
+    let (mut decoder, truncations) = recording(false);
+    let bytes = [
+        text("Writing."),
+        tool_event("tooluse_w", "write_file", &json!(""), false),
+        tool_event(
+            "tooluse_w",
+            "write_file",
+            &json!("{\"path\": \"a.txt\", \"text\": \"a long te"),
+            false,
+        ),
+        tool_event("tooluse_x", "write_file", &json!("{\"path\": [1, 2}"), true),
+        tool_event("tooluse_y", "echo", &json!("not json"), true),
+        metering(),
+    ]
+    .concat();
+    let response = aggregate(&decode_all(&mut decoder, &bytes));
+    assert_eq!(response.stop_reason, StopReason::ToolUse);
+    let calls: Vec<(&str, &str)> = response
+        .content
+        .iter()
+        .filter_map(|block| match block {
+            Block::ToolUse(call) => Some((call.id.as_str(), call.input.as_str())),
+            _ => None,
+        })
+        .collect();
+    // Completed in the order their stops arrived; the unfinished one at the end.
+    assert_eq!(
+        calls,
+        vec![
+            ("tooluse_x", "{}"),
+            ("tooluse_y", "not json"),
+            ("tooluse_w", "{}")
+        ]
+    );
+    assert_eq!(
+        *truncations.lock().unwrap(),
+        vec![
+            Truncation::ToolInput {
+                tool_use_id: "tooluse_x".to_owned()
+            },
+            Truncation::ToolInput {
+                tool_use_id: "tooluse_w".to_owned()
+            },
+        ]
+    );
+}
+
+#[test]
+fn cut_looking_arguments() {
+    for cut in ["{\"a\": 1", "{\"a\": \"x}", "[1, 2", "{\"a\": [1}", "\"abc"] {
+        assert!(looks_cut(cut), "{cut}");
+    }
+    for whole in ["not json", "{\"a\": \"}\"}", "[1]", "{\"a\": \"\\\"\"}"] {
+        assert!(!looks_cut(whole), "{whole}");
+    }
+}
+
+/// Decodes `bytes` and returns the error event it ends with.
+fn error_of(bytes: &[u8]) -> crate::canonical::StreamError {
+    let events = decode_all(&mut decoder(false), bytes);
+    match events.last() {
+        Some(Event::Error(error)) => error.clone(),
+        other => panic!("no error at the end: {other:?}"),
+    }
+}
+
+#[test]
+fn exceptions_and_errors_end_the_stream() {
+    let cases = [
+        (
+            exception("ThrottlingException", r#"{"message":"Too many requests"}"#),
+            ErrorKind::RateLimited,
+            "Too many requests",
+        ),
+        (
+            exception("ValidationException", "Improperly formed request."),
+            ErrorKind::InvalidRequest,
+            "Improperly formed request.",
+        ),
+        (
+            exception("ServiceQuotaExceededException", ""),
+            ErrorKind::RateLimited,
+            "ServiceQuotaExceededException",
+        ),
+        (
+            exception("MonthlyQuotaExhausted", r#"{"Message":"quota"}"#),
+            ErrorKind::RateLimited,
+            "quota",
+        ),
+        (
+            exception("InternalServerException", r#"{"message":"boom"}"#),
+            ErrorKind::Upstream,
+            "boom",
+        ),
+        (
+            error_frame("ThrottlingException", "slow down"),
+            ErrorKind::RateLimited,
+            "slow down",
+        ),
+        (
+            event(
+                "invalidStateEvent",
+                &json!({"reason": "INVALID", "message": "the conversation is invalid"}),
+            ),
+            ErrorKind::Upstream,
+            "the conversation is invalid",
+        ),
+    ];
+    for (frame, kind, message) in cases {
+        let bytes = [text("Partial "), frame, text("ignored"), metering()].concat();
+        let error = error_of(&bytes);
+        assert_eq!((error.kind, error.message.as_str()), (kind, message));
+        // Nothing follows the error, however the stream goes on.
+        let events = decode_all(&mut decoder(false), &bytes);
+        assert!(
+            !events
+                .iter()
+                .any(|event| matches!(event, Event::Stop { .. } | Event::End))
+        );
+    }
+    let error = error_of(&exception("ThrottlingException", "x"));
+    assert_eq!(error.kind, ErrorKind::RateLimited);
+}
+
+#[test]
+fn broken_framing_is_a_decode_error() {
+    let mut bytes = [text("Hello"), metering()].concat();
+    let at = bytes.len() - 3;
+    bytes[at] ^= 0x01;
+    let (events, finished) = decode_in_pieces(&mut decoder(false), &bytes, &[]);
+    assert!(finished.unwrap_err().0.contains("CRC"));
+    assert!(
+        !events
+            .iter()
+            .any(|event| matches!(event, Event::End | Event::Stop { .. }))
+    );
+
+    let mut decoder = decoder(false);
+    assert!(decoder.feed(&bytes, &mut |_| {}).is_err());
+    assert!(decoder.finish(&mut |_| {}).is_err());
+
+    let (_, finished) = decode_in_pieces(&mut self::decoder(false), &[], &[]);
+    assert!(finished.unwrap_err().0.contains("before any event"));
+
+    let whole = text("Hello");
+    let (_, finished) = decode_in_pieces(&mut self::decoder(false), &whole[..whole.len() - 1], &[]);
+    assert!(finished.unwrap_err().0.contains("inside a message"));
+
+    let bad = event("assistantResponseEvent", &json!({"content": 5}));
+    let (_, finished) = decode_in_pieces(&mut self::decoder(false), &bad, &[]);
+    assert!(finished.unwrap_err().0.contains("assistantResponseEvent"));
 }
