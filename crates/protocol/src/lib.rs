@@ -18,6 +18,7 @@ pub mod dispatch;
 pub mod error;
 pub mod gemini;
 pub mod json_edit;
+pub mod kiro;
 pub mod models;
 pub mod openai_chat;
 pub mod openai_responses;
