@@ -4,7 +4,7 @@
 //! (`subgate_providers::read_cli_logins`, `write_cli_login`). Claude Code
 //! on macOS keeps its login in the Keychain instead; that is not read.
 //!
-//! Kiro keeps an IdC login's client registration in a second file named by
+//! Kiro keeps an `IdC` login's client registration in a second file named by
 //! the token file's `clientIdHash`, and kiro-cli keeps its logins in a
 //! SQLite database; both are gathered here into the one JSON value the
 //! provider reads.
@@ -212,7 +212,7 @@ pub(crate) fn write_back(linked: &Linked, login: &Login) -> io::Result<()> {
     replace_file(&linked.path, &bytes)
 }
 
-/// Puts an IdC login's client registration (`<clientIdHash>.json` beside
+/// Puts an `IdC` login's client registration (`<clientIdHash>.json` beside
 /// Kiro's token file) under `registration`.
 fn kiro_registration(path: &Path, token: &mut Value) -> Result<(), String> {
     let Some(hash) = token.get("clientIdHash").and_then(Value::as_str) else {

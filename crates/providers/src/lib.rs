@@ -294,9 +294,11 @@ impl Provider {
     pub fn claims_family(&self, model: &str) -> bool {
         match self.kind {
             Kind::OpenAi(_) => openai_compatible::is_openai_family(model),
-            Kind::Anthropic(_) | Kind::Claude(_) => model.starts_with(anthropic::FAMILY),
+            // Kiro serves other families too; Claude is the one it is for.
+            Kind::Anthropic(_) | Kind::Claude(_) | Kind::Kiro(_) => {
+                model.starts_with(anthropic::FAMILY)
+            }
             Kind::Gemini(_) | Kind::GeminiCli(_) => model.starts_with(gemini::FAMILY),
-            Kind::Kiro(_) => model.starts_with(anthropic::FAMILY),
             Kind::Kimi(_) => model.starts_with(kimi::FAMILY),
             Kind::Codex(_) => model.starts_with(codex::FAMILY),
             // Copilot serves several families; its catalog decides.

@@ -49,7 +49,7 @@ pub struct Login {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     /// The OAuth client the login was made with, when it is the user's own
-    /// registration (AWS SSO OIDC's, for Kiro's IdC logins): refreshes
+    /// registration (AWS SSO OIDC's, for Kiro's `IdC` logins): refreshes
     /// must present it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<OAuthClient>,

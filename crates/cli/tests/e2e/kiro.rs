@@ -1,5 +1,5 @@
 //! Kiro end to end against its mock: imports of Kiro IDE's file (social and
-//! IdC logins) and of kiro-cli's database through the real binary, every
+//! `IdC` logins) and of kiro-cli's database through the real binary, every
 //! client dialect answered from the AWS event stream, a 403 renewing the
 //! token (written back to the IDE's file), tool calls assembled from
 //! fragments and duplicates, thinking tags turned into thinking blocks, a
@@ -21,7 +21,7 @@ use crate::support::{post_json, sse_data, streamed_text};
 
 const MODEL: &str = "claude-sonnet-4.5";
 
-/// Writes Kiro IDE's token file (and, for an IdC login, its client
+/// Writes Kiro IDE's token file (and, for an `IdC` login, its client
 /// registration beside it) under `home`, as the IDE keeps them.
 fn kiro_files(home: &Path, mock: &MockUpstream, login: KiroLogin) -> PathBuf {
     let cache = home.join(".aws/sso/cache");
@@ -37,7 +37,11 @@ fn kiro_files(home: &Path, mock: &MockUpstream, login: KiroLogin) -> PathBuf {
 }
 
 /// A gateway with one Kiro account imported from the IDE's file.
-async fn gateway_with(mock: &MockUpstream, login: KiroLogin, extra: &str) -> (TestGateway, PathBuf, tempfile::TempDir) {
+async fn gateway_with(
+    mock: &MockUpstream,
+    login: KiroLogin,
+    extra: &str,
+) -> (TestGateway, PathBuf, tempfile::TempDir) {
     let config = format!("{}{extra}", subscription_config("kiro", mock));
     let mut gateway = TestGateway::start(&config).await;
     let home = tempfile::tempdir().unwrap();
@@ -59,7 +63,8 @@ fn sent_bodies(mock: &MockUpstream) -> Vec<Value> {
 #[tokio::test]
 async fn a_social_login_serves_every_dialect_and_renews_on_403() {
     let mock = MockUpstream::kiro().await;
-    mock.oauth().set_identity("dev@example.com", "dev", "KIRO PRO");
+    mock.oauth()
+        .set_identity("dev@example.com", "dev", "KIRO PRO");
     let (gateway, file, _home) = gateway_with(&mock, KiroLogin::Social, "").await;
     let account = &gateway.engine().accounts()[0];
     assert_eq!(account.email.as_deref(), Some("dev@example.com"));
@@ -72,7 +77,12 @@ async fn a_social_login_serves_every_dialect_and_renews_on_403() {
         let current = &body["conversationState"]["currentMessage"]["userInputMessage"];
         assert_eq!(current["modelId"], MODEL);
         assert_eq!(current["origin"], "AI_EDITOR");
-        assert!(body["profileArn"].as_str().unwrap().starts_with("arn:aws:codewhisperer:"));
+        assert!(
+            body["profileArn"]
+                .as_str()
+                .unwrap()
+                .starts_with("arn:aws:codewhisperer:")
+        );
     }
     let sent = &mock.requests_to("/generateAssistantResponse")[0];
     assert!(sent.header("user-agent").unwrap().contains("KiroIDE-"));
@@ -122,15 +132,26 @@ async fn a_kiro_cli_database_is_imported_as_a_copy() {
     let database = home.path().join("data.sqlite3");
     let rows = [
         ("auth_kv", "kirocli:odic:token", mock.kiro_cli_token()),
-        ("auth_kv", "kirocli:odic:device-registration", mock.kiro_cli_registration()),
-        ("state", "api.codewhisperer.profile", json!({"arn": subgate_testkit::mock::KIRO_PROFILE_ARN})),
+        (
+            "auth_kv",
+            "kirocli:odic:device-registration",
+            mock.kiro_cli_registration(),
+        ),
+        (
+            "state",
+            "api.codewhisperer.profile",
+            json!({"arn": subgate_testkit::mock::KIRO_PROFILE_ARN}),
+        ),
     ];
     write_database(&database, &rows).await;
     let out = import_from(&gateway, home.path(), "kiro-cli", &database).await;
     assert!(out.contains("(copied)"), "{out}");
     gateway.restart().await;
     every_dialect_for(&gateway, MODEL, "kiro").await;
-    assert_eq!(sent_bodies(&mock)[0]["profileArn"], subgate_testkit::mock::KIRO_PROFILE_ARN);
+    assert_eq!(
+        sent_bodies(&mock)[0]["profileArn"],
+        subgate_testkit::mock::KIRO_PROFILE_ARN
+    );
     mock.oauth().expire_access_tokens();
     every_dialect_for(&gateway, MODEL, "kiro").await;
     assert_eq!(mock.requests_to("/token").len(), 1);
@@ -141,7 +162,9 @@ async fn write_database(path: &Path, rows: &[(&str, &str, Value)]) {
     let options = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true);
-    let mut connection = sqlx::SqliteConnection::connect_with(&options).await.unwrap();
+    let mut connection = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .unwrap();
     for create in [
         "CREATE TABLE auth_kv (key TEXT PRIMARY KEY, value TEXT)",
         "CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT)",
@@ -211,8 +234,8 @@ async fn tool_fragments_and_duplicates_become_one_call() {
     assert_eq!(streamed_text(&bytes), "Reading it.");
     // The schema reached Kiro cleaned of what it refuses.
     let sent = sent_bodies(&mock).pop().unwrap();
-    let tools = &sent["conversationState"]["currentMessage"]["userInputMessage"]
-        ["userInputMessageContext"]["tools"];
+    let tools = &sent["conversationState"]["currentMessage"]["userInputMessage"]["userInputMessageContext"]
+        ["tools"];
     let schema = tools[0]["toolSpecification"]["inputSchema"]["json"].to_string();
     assert!(!schema.contains("additionalProperties"), "{schema}");
 }
@@ -221,7 +244,9 @@ async fn tool_fragments_and_duplicates_become_one_call() {
 async fn thinking_tags_become_thinking_blocks() {
     let mock = MockUpstream::kiro().await;
     let (gateway, _file, _home) = gateway_with(&mock, KiroLogin::Social, "").await;
-    mock.enqueue(Scenario::reply("The answer is 4.").kiro(KiroScript::new().thinking("2 and 2 make 4")));
+    mock.enqueue(
+        Scenario::reply("The answer is 4.").kiro(KiroScript::new().thinking("2 and 2 make 4")),
+    );
     let body = json!({"model": MODEL, "max_tokens": 2048,
         "thinking": {"type": "enabled", "budget_tokens": 1024},
         "messages": [{"role": "user", "content": "2+2?"}]});
@@ -231,15 +256,26 @@ async fn thinking_tags_become_thinking_blocks() {
     assert_eq!(answer["content"][0]["type"], "thinking", "{answer}");
     assert_eq!(answer["content"][0]["thinking"], "2 and 2 make 4");
     assert_eq!(answer["content"][1]["type"], "text");
-    assert!(!answer["content"][1]["text"].as_str().unwrap().contains("<thinking>"));
+    assert!(
+        !answer["content"][1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("<thinking>")
+    );
     // The request asked the model for the tags.
     let sent = sent_bodies(&mock).pop().unwrap();
     let content = sent["conversationState"]["currentMessage"]["userInputMessage"]["content"]
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(content.contains("<thinking_mode>enabled</thinking_mode>"), "{content}");
-    assert!(content.contains("<max_thinking_length>1024</max_thinking_length>"), "{content}");
+    assert!(
+        content.contains("<thinking_mode>enabled</thinking_mode>"),
+        "{content}"
+    );
+    assert!(
+        content.contains("<max_thinking_length>1024</max_thinking_length>"),
+        "{content}"
+    );
 }
 
 #[tokio::test]
@@ -265,15 +301,27 @@ async fn a_truncated_answer_ends_as_length_and_is_announced_next_turn() {
     // Once only.
     let (status, _, _) = post_json(&gateway.url("/v1/chat/completions"), &next).await;
     assert_eq!(status, 200);
-    assert!(!sent_bodies(&mock).pop().unwrap().to_string().contains("[System Notice]"));
+    assert!(
+        !sent_bodies(&mock)
+            .pop()
+            .unwrap()
+            .to_string()
+            .contains("[System Notice]")
+    );
 }
 
 #[tokio::test]
 async fn a_silent_answer_is_sent_again_after_the_first_token_timeout() {
     let mock = MockUpstream::kiro().await;
-    let (gateway, _file, _home) =
-        gateway_with(&mock, KiroLogin::Social, "first_token_timeout = \"300ms\"\n").await;
-    mock.enqueue(Scenario::reply("late").kiro(KiroScript::new().first_frame_delay(Duration::from_secs(3))));
+    let (gateway, _file, _home) = gateway_with(
+        &mock,
+        KiroLogin::Social,
+        "first_token_timeout = \"300ms\"\n",
+    )
+    .await;
+    mock.enqueue(
+        Scenario::reply("late").kiro(KiroScript::new().first_frame_delay(Duration::from_secs(3))),
+    );
     let body = json!({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]});
     let (status, headers, bytes) = post_json(&gateway.url("/v1/chat/completions"), &body).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
@@ -285,9 +333,11 @@ async fn a_silent_answer_is_sent_again_after_the_first_token_timeout() {
 #[tokio::test]
 async fn the_monthly_limit_rests_one_account_and_the_other_answers() {
     let mock = MockUpstream::kiro().await;
-    mock.oauth().set_identity("first@example.com", "first", "KIRO PRO");
+    mock.oauth()
+        .set_identity("first@example.com", "first", "KIRO PRO");
     let (mut gateway, _file, _home) = gateway_with(&mock, KiroLogin::Social, "").await;
-    mock.oauth().set_identity("second@example.com", "second", "KIRO FREE");
+    mock.oauth()
+        .set_identity("second@example.com", "second", "KIRO FREE");
     let home = tempfile::tempdir().unwrap();
     let file = kiro_files(home.path(), &mock, KiroLogin::Idc);
     let out = import_from(&gateway, home.path(), "kiro", &file).await;
@@ -300,14 +350,14 @@ async fn the_monthly_limit_rests_one_account_and_the_other_answers() {
     let (status, headers, bytes) = post_json(&gateway.url("/v1/chat/completions"), &body).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
     assert_eq!(headers["x-subgate-attempts"], "2");
-    let states: Vec<&str> = gateway
+    let rests: Vec<&str> = gateway
         .engine()
         .accounts()
         .iter()
         .map(|account| account.state)
         .collect();
-    assert!(states.contains(&"quota_exhausted"), "{states:?}");
-    assert!(states.contains(&"ready"), "{states:?}");
+    assert!(rests.contains(&"quota_exhausted"), "{rests:?}");
+    assert!(rests.contains(&"ready"), "{rests:?}");
 }
 
 #[tokio::test]
@@ -315,7 +365,8 @@ async fn a_conversation_too_large_for_kiro_is_refused_before_it_is_sent() {
     let mock = MockUpstream::kiro().await;
     let (gateway, _file, _home) = gateway_with(&mock, KiroLogin::Social, "").await;
     let huge = "word ".repeat(130_000);
-    let body = json!({"model": MODEL, "max_tokens": 64, "messages": [{"role": "user", "content": huge}]});
+    let body =
+        json!({"model": MODEL, "max_tokens": 64, "messages": [{"role": "user", "content": huge}]});
     let (status, _, bytes) = post_json(&gateway.url("/v1/messages"), &body).await;
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&bytes));
     let error: Value = serde_json::from_slice(&bytes).unwrap();

@@ -4,7 +4,7 @@
 //! - A "social" login (Google or GitHub in Kiro IDE) refreshes at
 //!   `POST https://prod.{region}.auth.desktop.kiro.dev/refreshToken` with
 //!   `{"refreshToken"}` and the IDE's user agent \[2+\].
-//! - An IdC login (Builder ID, IAM Identity Center, kiro-cli) refreshes at
+//! - An `IdC` login (Builder ID, IAM Identity Center, kiro-cli) refreshes at
 //!   AWS SSO OIDC, `POST https://oidc.{region}.amazonaws.com/token`, with
 //!   camelCase JSON `{"clientId","clientSecret","refreshToken",
 //!   "grantType":"refresh_token"}` \[2+\].

@@ -3,10 +3,10 @@
 //!
 //! - Kiro IDE's `~/.aws/sso/cache/kiro-auth-token.json`, camelCase
 //!   (`accessToken`, `refreshToken`, `expiresAt` ISO 8601, `profileArn`,
-//!   `region`, `authMethod`, `clientIdHash`) \[2+\]. An IdC login's client
+//!   `region`, `authMethod`, `clientIdHash`) \[2+\]. An `IdC` login's client
 //!   registration lives in `<clientIdHash>.json` beside it \[1\]; the engine
 //!   puts that file's object under `registration`.
-//! - kiro-cli's SQLite `auth_kv` token value, snake_case (`access_token`,
+//! - kiro-cli's SQLite `auth_kv` token value, `snake_case` (`access_token`,
 //!   `refresh_token`, `expires_at` RFC 3339, `region`, `profile_arn`) \[1\];
 //!   the engine adds the device registration under `registration`
 //!   (`client_id`, `client_secret`) and, when the token has none, the

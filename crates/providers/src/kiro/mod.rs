@@ -13,7 +13,7 @@
 //!
 //! Logins come from Kiro IDE's token file or kiro-cli's database
 //! ([`cli_file`]): "social" ones (Google, GitHub) refresh at Kiro's desktop
-//! auth service, IdC ones (Builder ID, Identity Center) at AWS SSO OIDC with
+//! auth service, `IdC` ones (Builder ID, Identity Center) at AWS SSO OIDC with
 //! their registered client ([`auth`]).
 //!
 //! What rests on one source only (marked \[1\] in the reference) is kept in
@@ -277,10 +277,12 @@ pub(crate) fn arn_region(arn: &str) -> Option<&str> {
 /// The 64-hex machine id Kiro's user agent ends with, stable per account
 /// (so two accounts never look like one machine switching logins).
 fn machine_id(account_id: &str) -> String {
+    use std::fmt::Write as _;
     let digest = Sha256::digest(format!("subgate-kiro-{account_id}").as_bytes());
     let mut hex = String::with_capacity(64);
     for byte in digest {
-        hex.push_str(&format!("{byte:02x}"));
+        // Writing to a String cannot fail.
+        let _ = write!(hex, "{byte:02x}");
     }
     hex
 }
