@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use subgate_testkit::TestGateway;
 use subgate_testkit::mock::{
     KiroLogin, KiroScript, MockUpstream, Output, Scenario, kiro_monthly_limit,
 };
+use subgate_testkit::{TestGateway, http_client};
 
 use crate::subscriptions::{every_dialect_for, import_from, subscription_config};
 use crate::support::{post_json, sse_data, streamed_text};
@@ -69,6 +69,18 @@ async fn a_social_login_serves_every_dialect_and_renews_on_403() {
     let account = &gateway.engine().accounts()[0];
     assert_eq!(account.email.as_deref(), Some("dev@example.com"));
     assert_eq!(account.plan.as_deref(), Some("KIRO PRO"));
+
+    // The catalog came from ListAvailableModels.
+    let models = http_client()
+        .get(gateway.url("/v1/models"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(models.contains("claude-haiku-4.5\""), "{models}");
+    assert_eq!(mock.requests_to("/ListAvailableModels").len(), 1);
 
     every_dialect_for(&gateway, MODEL, "kiro").await;
     let bodies = sent_bodies(&mock);
@@ -275,6 +287,63 @@ async fn thinking_tags_become_thinking_blocks() {
     assert!(
         content.contains("<max_thinking_length>1024</max_thinking_length>"),
         "{content}"
+    );
+}
+
+#[tokio::test]
+async fn a_streamed_anthropic_answer_carries_thinking_deltas() {
+    let mock = MockUpstream::kiro().await;
+    let (gateway, _file, _home) = gateway_with(&mock, KiroLogin::Social, "").await;
+    mock.enqueue(
+        Scenario::reply("Four.").kiro(KiroScript::new().thinking("two plus two").chunk_bytes(5)),
+    );
+    let body = json!({"model": MODEL, "max_tokens": 2048, "stream": true,
+        "thinking": {"type": "enabled", "budget_tokens": 2048},
+        "messages": [{"role": "user", "content": "2+2?"}]});
+    let (status, _, bytes) = post_json(&gateway.url("/v1/messages"), &body).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    let events: Vec<Value> = String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .filter_map(|data| serde_json::from_str(data).ok())
+        .collect();
+    let delta = |kind: &str, field: &str| -> String {
+        events
+            .iter()
+            .filter(|event| event["delta"]["type"] == kind)
+            .filter_map(|event| event["delta"][field].as_str())
+            .collect()
+    };
+    assert_eq!(delta("thinking_delta", "thinking"), "two plus two");
+    assert_eq!(delta("text_delta", "text").trim(), "Four.");
+    assert_eq!(events.last().unwrap()["type"], "message_stop");
+}
+
+#[tokio::test]
+async fn an_exception_mid_stream_reaches_the_client_as_an_error_event() {
+    let mock = MockUpstream::kiro().await;
+    let (gateway, _file, _home) = gateway_with(&mock, KiroLogin::Social, "").await;
+    mock.enqueue(
+        Scenario::reply("one two three four")
+            .pieces(4)
+            .kiro(KiroScript::new().exception_after(2, "ThrottlingException", "Too many tokens")),
+    );
+    let body = json!({"model": MODEL, "stream": true,
+        "messages": [{"role": "user", "content": "count"}]});
+    let (status, _, bytes) = post_json(&gateway.url("/v1/chat/completions"), &body).await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8_lossy(&bytes);
+    let error = sse_data(&bytes)
+        .iter()
+        .filter_map(|data| serde_json::from_str::<Value>(data).ok())
+        .find(|event| event["error"].is_object())
+        .unwrap_or_else(|| panic!("no error event: {text}"));
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Too many tokens"),
+        "{error}"
     );
 }
 
