@@ -565,9 +565,35 @@ pub(crate) async fn poll_quotas(inner: &Inner) {
                 }
                 None => inner.health.lift(&account.id, Rest::QuotaExhausted, now),
             }
+            rest_exhausted_models(inner, &account.id, &quota, now);
             pool.set_quota(index, quota);
         });
     futures_util::future::join_all(polls).await;
+}
+
+/// Rests each model whose own quota window (Code Assist's per-model
+/// buckets) is used up, until it refills.
+fn rest_exhausted_models(inner: &Inner, account_id: &str, quota: &Quota, now: i64) {
+    for (model, until) in quota.exhausted_models() {
+        if until <= now
+            || inner.health.resting(account_id, model, now) == Some((Rest::QuotaExhausted, until))
+        {
+            continue;
+        }
+        let failure = Failure {
+            class: subgate_core::FailureClass::UpstreamRateLimited,
+            retry_after: u64::try_from(until - now).ok().map(Duration::from_millis),
+            rest: Some(Rest::QuotaExhausted),
+            scope: Scope::Model,
+        };
+        inner.health.record_failure(
+            account_id,
+            model,
+            &failure,
+            "the usage endpoint reports the model's quota used up",
+            now,
+        );
+    }
 }
 
 async fn fetch_quota(provider: &Provider, index: usize) -> Option<Quota> {

@@ -575,11 +575,10 @@ impl Provider {
             Kind::Codex(upstream) => Some(upstream.usage_request(account)),
             Kind::Copilot(upstream) => upstream.usage_request(account),
             Kind::Kiro(upstream) => Some(upstream.usage_request(account)),
-            Kind::OpenAiCompatible(_)
-            | Kind::OpenAi(_)
-            | Kind::Anthropic(_)
-            | Kind::Gemini(_)
-            | Kind::GeminiCli(_) => None,
+            Kind::GeminiCli(upstream) => upstream.usage_request(account),
+            Kind::OpenAiCompatible(_) | Kind::OpenAi(_) | Kind::Anthropic(_) | Kind::Gemini(_) => {
+                None
+            }
         }
     }
 
@@ -591,11 +590,10 @@ impl Provider {
             Kind::Codex(_) => codex::parse_usage(body),
             Kind::Copilot(_) => copilot::parse_usage(body),
             Kind::Kiro(_) => kiro::parse_usage(body),
-            Kind::OpenAiCompatible(_)
-            | Kind::OpenAi(_)
-            | Kind::Anthropic(_)
-            | Kind::Gemini(_)
-            | Kind::GeminiCli(_) => Ok(Quota::default()),
+            Kind::GeminiCli(_) => gemini_cli::parse_usage(body),
+            Kind::OpenAiCompatible(_) | Kind::OpenAi(_) | Kind::Anthropic(_) | Kind::Gemini(_) => {
+                Ok(Quota::default())
+            }
         }
     }
 

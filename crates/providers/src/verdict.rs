@@ -221,6 +221,9 @@ pub struct QuotaWindow {
     pub remaining: f64,
     /// When it refills, in Unix milliseconds, if known.
     pub resets_at: Option<i64>,
+    /// The one model it counts, when the upstream counts per model (Code
+    /// Assist); `None` for the whole account.
+    pub model: Option<String>,
 }
 
 impl QuotaWindow {
@@ -242,14 +245,24 @@ impl Quota {
             .min_by(|a, b| a.left().total_cmp(&b.left()))
     }
 
-    /// When the account can serve again if a window is used up: the latest
-    /// reset among empty windows.
+    /// When the account can serve again if a window of the whole account
+    /// is used up: the latest reset among those empty windows.
     pub fn exhausted_until(&self) -> Option<i64> {
         self.windows
             .iter()
-            .filter(|window| window.remaining <= 0.0)
+            .filter(|window| window.model.is_none() && window.remaining <= 0.0)
             .filter_map(|window| window.resets_at)
             .max()
+    }
+}
+
+impl Quota {
+    /// The models whose own window is used up, with when each refills.
+    pub fn exhausted_models(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.windows.iter().filter_map(|window| {
+            let model = window.model.as_deref()?;
+            (window.remaining <= 0.0).then_some((model, window.resets_at?))
+        })
     }
 }
 
@@ -277,6 +290,7 @@ pub(crate) fn header_windows(
             let remaining = header_number(headers, window.remaining)?;
             let resets_at = header_text(headers, window.reset).and_then(&reset);
             Some(QuotaWindow {
+                model: None,
                 name: window.name.to_owned(),
                 limit,
                 remaining,
@@ -375,12 +389,14 @@ mod tests {
         let quota = Quota {
             windows: vec![
                 QuotaWindow {
+                    model: None,
                     name: "requests".to_owned(),
                     limit: 100.0,
                     remaining: 50.0,
                     resets_at: Some(10),
                 },
                 QuotaWindow {
+                    model: None,
                     name: "tokens".to_owned(),
                     limit: 1000.0,
                     remaining: 0.0,

@@ -32,6 +32,27 @@ async fn gemini_cli_import_onboards_and_serves_every_dialect() {
     assert!(!sent.is_empty());
     assert_eq!(sent[0].json()["project"], "proj-new-1");
 
+    // The user quota is read per model: a used-up bucket rests only its
+    // model on the account.
+    mock.set_gemini_quota("gemini-2.5-flash", 0.0, "2099-01-01T00:00:00Z");
+    mock.set_gemini_quota("gemini-2.5-pro", 0.75, "2099-01-01T00:00:00Z");
+    gateway.engine().refresh_quotas().await;
+    let quota = mock.requests_to("/v1internal:retrieveUserQuota");
+    assert_eq!(quota.last().unwrap().json()["project"], "proj-new-1");
+    let account = &gateway.engine().accounts()[0];
+    assert_eq!(account.state, "ready", "{account:?}");
+    let rests: Vec<(&str, &str)> = account
+        .rests
+        .iter()
+        .map(|rest| (rest.model.as_str(), rest.state))
+        .collect();
+    assert_eq!(rests, [("gemini-2.5-flash", "quota_exhausted")]);
+    let flash =
+        json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]});
+    let (status, _, _) = post_json(&gateway.url("/v1/chat/completions"), &flash).await;
+    assert_eq!(status, 429);
+    gateway.engine().reset_account(&account.name).await.unwrap();
+
     // Expiry: one refresh for the next requests.
     mock.oauth().expire_access_tokens();
     every_dialect_for(&gateway, "gemini-2.5-pro", "gemini-cli").await;

@@ -253,6 +253,7 @@ pub(crate) fn parse_usage(body: &[u8]) -> Result<Quota, serde_json::Error> {
         let window = window?;
         let used = window.utilization?.clamp(0.0, 100.0);
         Some(QuotaWindow {
+            model: None,
             name: name.to_owned(),
             limit: 100.0,
             remaining: 100.0 - used,

@@ -191,6 +191,7 @@ fn window_name(minutes: Option<f64>, fallback: &str) -> String {
 
 fn window(name: String, used_percent: f64, resets_at: Option<i64>) -> QuotaWindow {
     QuotaWindow {
+        model: None,
         name,
         limit: 100.0,
         remaining: 100.0 - used_percent.clamp(0.0, 100.0),

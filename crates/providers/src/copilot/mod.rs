@@ -326,6 +326,7 @@ pub(crate) fn parse_usage(body: &[u8]) -> Result<Quota, serde_json::Error> {
         .filter(|(_, snapshot)| !snapshot.unlimited)
         .filter_map(|(name, snapshot)| {
             Some(QuotaWindow {
+                model: None,
                 name: name
                     .strip_suffix("_interactions")
                     .unwrap_or(&name)

@@ -27,6 +27,7 @@ pub(crate) use login::{CALLBACK, Endpoints, read_tokens, read_userinfo};
 pub(crate) use unwrap::Unwrap;
 
 use crate::common::{base_headers, join};
+use crate::verdict::{Quota, QuotaWindow, parse_instant};
 use crate::{Account, Credential};
 
 /// The identity Gemini CLI's requests carry; each overridable in `headers`.
@@ -147,9 +148,60 @@ impl GeminiCli {
         }
     }
 
+    /// `retrieveUserQuota` for the login's project (none before setup
+    /// found one).
+    pub(crate) fn usage_request(&self, account: &Account) -> Option<OutboundRequest> {
+        let (headers, project) = self.account_headers(account, true);
+        Some(OutboundRequest {
+            method: Method::POST,
+            url: self.method_url("retrieveUserQuota"),
+            headers,
+            body: Bytes::from(json!({ "project": project? }).to_string()),
+        })
+    }
+
     pub(crate) fn header_secrets(&self) -> impl Iterator<Item = &str> {
         crate::common::header_secrets(&self.headers)
     }
+}
+
+/// Reads `retrieveUserQuota` (§4.2): one window per model and kind of
+/// count, as the percentage left, resting only that model when it is used
+/// up.
+pub(crate) fn parse_usage(body: &[u8]) -> Result<Quota, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Quotas {
+        #[serde(default)]
+        buckets: Vec<Bucket>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Bucket {
+        model_id: Option<String>,
+        token_type: Option<String>,
+        remaining_fraction: Option<f64>,
+        reset_time: Option<String>,
+    }
+    let quotas: Quotas = serde_json::from_slice(body)?;
+    let windows = quotas
+        .buckets
+        .into_iter()
+        .filter_map(|bucket| {
+            let model = bucket.model_id?;
+            let kind = bucket
+                .token_type
+                .map_or_else(|| "requests".to_owned(), |kind| kind.to_ascii_lowercase());
+            Some(QuotaWindow {
+                name: format!("{model} {kind}"),
+                limit: 100.0,
+                remaining: (bucket.remaining_fraction? * 100.0).clamp(0.0, 100.0),
+                resets_at: bucket.reset_time.as_deref().and_then(parse_instant),
+                model: Some(model),
+            })
+        })
+        .collect();
+    Ok(Quota { windows })
 }
 
 /// The Code Assist request around a Gemini body: the model, the project,

@@ -123,3 +123,21 @@ fn a_new_account_is_onboarded_and_its_project_kept() {
     assert_eq!(onboarded.0.project.as_deref(), Some("proj-2"));
     assert!(onboarded.1.is_none());
 }
+
+#[test]
+fn the_user_quota_is_read_per_model() {
+    let body = json!({"buckets": [
+        {"modelId": "gemini-2.5-pro", "tokenType": "REQUESTS", "remainingFraction": 0.25,
+            "resetTime": "2026-01-02T00:00:00Z"},
+        {"modelId": "gemini-2.5-flash", "tokenType": "REQUESTS", "remainingFraction": 0.0,
+            "resetTime": "2026-01-02T00:00:00Z"},
+        {"tokenType": "REQUESTS", "remainingFraction": 0.5}]});
+    let quota = parse_usage(body.to_string().as_bytes()).unwrap();
+    assert_eq!(quota.windows.len(), 2);
+    assert_eq!(quota.windows[0].name, "gemini-2.5-pro requests");
+    assert!((quota.windows[0].remaining - 25.0).abs() < 1e-9);
+    // A used-up model rests that model, not the account.
+    assert_eq!(quota.exhausted_until(), None);
+    let exhausted: Vec<(&str, i64)> = quota.exhausted_models().collect();
+    assert_eq!(exhausted, [("gemini-2.5-flash", 1_767_312_000_000)]);
+}

@@ -83,6 +83,7 @@ impl Counts {
             .and_then(Number::value)
             .or_else(|| used.map(|used| limit - used))?;
         Some(QuotaWindow {
+            model: None,
             name,
             limit,
             remaining: remaining.max(0.0),
@@ -162,18 +163,21 @@ mod tests {
             quota.windows,
             [
                 QuotaWindow {
+                    model: None,
                     name: "weekly".to_owned(),
                     limit: 2048.0,
                     remaining: 1834.0,
                     resets_at: Some(1_767_972_193_716),
                 },
                 QuotaWindow {
+                    model: None,
                     name: "5h".to_owned(),
                     limit: 200.0,
                     remaining: 150.0,
                     resets_at: Some(1_767_706_382_000),
                 },
                 QuotaWindow {
+                    model: None,
                     name: "1d".to_owned(),
                     limit: 100.0,
                     remaining: 0.0,

@@ -389,6 +389,7 @@ pub(crate) fn parse_usage(body: &[u8]) -> Result<Quota, serde_json::Error> {
                 .or(limits.next_date_reset)
                 .map(|seconds| (seconds * 1000.0) as i64);
             Some(QuotaWindow {
+                model: None,
                 name: "monthly".to_owned(),
                 limit,
                 remaining: (limit - used).max(0.0),
