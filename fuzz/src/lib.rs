@@ -7,12 +7,15 @@
 //! input: the same events however the bytes were cut, raw bytes that add up
 //! to the input, and encoded requests that are JSON.
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use subgate_core::Dialect;
 use subgate_protocol::aws_eventstream::{Decoder, FrameError, Message};
-use subgate_protocol::canonical::{Aggregator, Event, ReplyMeta};
-use subgate_protocol::codec::{StreamEncoder, Target};
+use subgate_protocol::canonical::{Aggregator, BlockKind, Delta, Event, ReplyMeta};
+use subgate_protocol::codec::{StreamDecoder, StreamEncoder, Target};
 use subgate_protocol::dispatch::{self, ClientStream, DIALECTS, RequestLine};
 use subgate_protocol::gemini::ArrayFraming;
+use subgate_protocol::kiro::{DecodeOptions, KiroStreamDecoder, Truncation};
 use subgate_protocol::openai_chat::ChatUpstream;
 use subgate_protocol::passthrough::{BodyHead, Tap};
 use subgate_protocol::sse::{SseDecoder, SseError};
@@ -291,6 +294,29 @@ fn repair_crcs(body: &mut [u8]) {
     }
 }
 
+/// `body` with its frames' CRCs repaired.
+fn with_crcs_repaired(pieces: &[&[u8]], body: &[u8]) -> Vec<u8> {
+    debug_assert_eq!(
+        pieces.iter().map(|piece| piece.len()).sum::<usize>(),
+        body.len()
+    );
+    let mut repaired = body.to_vec();
+    repair_crcs(&mut repaired);
+    repaired
+}
+
+/// `bytes` cut into pieces as long as `pieces`.
+fn recut<'a>(pieces: &[&[u8]], bytes: &'a [u8]) -> Vec<&'a [u8]> {
+    let mut cut = Vec::with_capacity(pieces.len());
+    let mut rest = bytes;
+    for piece in pieces {
+        let (head, tail) = rest.split_at(piece.len());
+        cut.push(head);
+        rest = tail;
+    }
+    cut
+}
+
 /// The AWS event-stream decoder: the same messages and errors whatever the
 /// cuts, and every message encodes back to the bytes it came from.
 ///
@@ -305,19 +331,10 @@ pub fn aws_eventstream(data: &[u8]) {
         return;
     };
     let (pieces, body) = chunks(rest);
-    let mut repaired;
+    let repaired;
     let (pieces, body) = if flags & 1 == 1 {
-        repaired = body.to_vec();
-        repair_crcs(&mut repaired);
-        let lens: Vec<usize> = pieces.iter().map(|piece| piece.len()).collect();
-        let mut cut = Vec::new();
-        let mut rest: &[u8] = &repaired;
-        for len in lens {
-            let (piece, tail) = rest.split_at(len);
-            cut.push(piece);
-            rest = tail;
-        }
-        (cut, &repaired[..])
+        repaired = with_crcs_repaired(&pieces, body);
+        (recut(&pieces, &repaired), &repaired[..])
     } else {
         (pieces, body)
     };
@@ -397,4 +414,147 @@ pub fn thinking_tags(data: &[u8]) {
         };
         assert_eq!(whole.0, expected);
     }
+}
+
+/// Checks the sequence `canonical::Event` documents: `Start` first, blocks
+/// numbered in order and never interleaved, deltas that fit their block,
+/// `Stop` after the last block, `End` last, nothing after `End` or `Error`;
+/// and a stream that finished ends with `End` or `Error`.
+fn assert_sequence(events: &[Event<'_>], finished: bool) {
+    let mut open: Option<(usize, &BlockKind<'_>)> = None;
+    let mut next = 0;
+    let mut stopped = false;
+    for (at, event) in events.iter().enumerate() {
+        if at > 0 {
+            assert!(
+                !matches!(events[at - 1], Event::End | Event::Error(_)),
+                "{event:?} after the end: {events:#?}"
+            );
+        }
+        match event {
+            Event::Start { .. } => assert_eq!(at, 0, "Start is not first: {events:#?}"),
+            Event::BlockStart { index, kind } => {
+                assert!(
+                    open.is_none() && !stopped && *index == next,
+                    "block {index} out of order: {events:#?}"
+                );
+                assert!(matches!(events.first(), Some(Event::Start { .. })));
+                open = Some((*index, kind));
+                next += 1;
+            }
+            Event::Delta { index, delta } => {
+                let Some((current, kind)) = open else {
+                    panic!("a delta outside a block: {events:#?}");
+                };
+                assert_eq!(current, *index, "a delta for another block: {events:#?}");
+                let fits = matches!(
+                    (kind, delta),
+                    (BlockKind::Text, Delta::Text(_))
+                        | (
+                            BlockKind::Thinking,
+                            Delta::Thinking(_) | Delta::Signature(_)
+                        )
+                        | (BlockKind::ToolUse { .. }, Delta::ToolInput(_))
+                );
+                assert!(fits, "{delta:?} in a {kind:?} block: {events:#?}");
+            }
+            Event::BlockStop { index } => {
+                assert_eq!(open.take().map(|(index, _)| index), Some(*index));
+            }
+            Event::Stop { .. } => {
+                assert!(open.is_none() && !stopped, "a misplaced Stop: {events:#?}");
+                stopped = true;
+            }
+            Event::Usage(_) | Event::Error(_) => {}
+            Event::End => assert!(stopped && open.is_none(), "End before Stop: {events:#?}"),
+        }
+    }
+    if finished {
+        assert!(
+            matches!(events.last(), Some(Event::End | Event::Error(_))),
+            "a finished stream without End: {events:#?}"
+        );
+    }
+}
+
+/// What the Kiro decoder made of a stream.
+#[derive(Debug, PartialEq)]
+struct KiroOutcome {
+    events: Vec<Event<'static>>,
+    truncations: Vec<Truncation>,
+    end: Result<(), String>,
+}
+
+fn decode_kiro(thinking_tags: bool, pieces: &[&[u8]]) -> KiroOutcome {
+    let truncations = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&truncations);
+    let options = DecodeOptions {
+        thinking_tags,
+        max_input_tokens: 200_000,
+        max_event_bytes: MAX_FRAME_BYTES,
+    };
+    let mut decoder = KiroStreamDecoder::new("fuzz", "fuzz-model", options).on_truncation(
+        Box::new(move |truncation| {
+            sink.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(truncation);
+        }),
+    );
+    let mut events = Vec::new();
+    let mut aggregator = Aggregator::default();
+    let mut emit = |event: Event<'_>| {
+        let event = event.into_owned();
+        aggregator.push(event.clone());
+        events.push(event);
+    };
+    let mut end = Ok(());
+    for piece in pieces {
+        if let Err(error) = decoder.feed(piece, &mut emit) {
+            end = Err(error.0);
+            break;
+        }
+    }
+    if end.is_ok() {
+        end = decoder.finish(&mut emit).map_err(|error| error.0);
+    }
+    let _ = aggregator.finish();
+    assert_sequence(&events, end.is_ok());
+    let truncations = truncations
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    KiroOutcome {
+        events,
+        truncations,
+        end,
+    }
+}
+
+/// The Kiro stream decoder: any bytes, cut anywhere, decode to a valid
+/// event sequence, and to the same events, truncation reports and outcome
+/// whatever the cuts.
+///
+/// The first byte's low bit asks for the CRCs to be repaired first (so the
+/// fuzzer reaches the events) and its next bit turns the thinking tags on;
+/// the next two choose the cuts.
+///
+/// # Panics
+///
+/// When either does not hold: that is the finding.
+pub fn kiro_stream(data: &[u8]) {
+    let Some((&flags, rest)) = data.split_first() else {
+        return;
+    };
+    let (pieces, body) = chunks(rest);
+    let repaired;
+    let (pieces, body) = if flags & 1 == 1 {
+        repaired = with_crcs_repaired(&pieces, body);
+        (recut(&pieces, &repaired), &repaired[..])
+    } else {
+        (pieces, body)
+    };
+    let thinking_tags = flags & 2 == 2;
+    let cut = decode_kiro(thinking_tags, &pieces);
+    let whole = decode_kiro(thinking_tags, &[body]);
+    assert_eq!(cut, whole);
 }

@@ -76,45 +76,47 @@ pub fn fingerprint(text: &str) -> u64 {
     fnv1a(FNV_OFFSET, text.trim().as_bytes())
 }
 
-/// [`fingerprint`] computed on text that arrives in pieces, holding back
-/// only a run of whitespace that may turn out to be trailing.
-#[derive(Debug, Clone)]
+/// [`fingerprint`] computed on text that arrives in pieces, in constant
+/// memory: the hash runs over everything after the leading whitespace, and
+/// the value is the hash as it stood after the last character that is not
+/// whitespace.
+#[derive(Debug, Clone, Copy)]
 struct Fingerprinter {
-    hash: u64,
+    /// The hash of all the text after its leading whitespace.
+    running: u64,
+    /// The hash up to the last character that is not whitespace.
+    trimmed: u64,
     /// Some text other than whitespace has been seen.
     started: bool,
-    /// Whitespace after the last other character.
-    pending: String,
 }
 
 impl Default for Fingerprinter {
     fn default() -> Self {
         Self {
-            hash: FNV_OFFSET,
+            running: FNV_OFFSET,
+            trimmed: FNV_OFFSET,
             started: false,
-            pending: String::new(),
         }
     }
 }
 
 impl Fingerprinter {
     fn push(&mut self, text: &str) {
-        let mut rest = text;
-        while !rest.is_empty() {
-            let content = rest.trim_start();
-            let whitespace = &rest[..rest.len() - content.len()];
-            if self.started {
-                self.pending.push_str(whitespace);
-            }
-            let end = content.find(char::is_whitespace).unwrap_or(content.len());
-            if end > 0 {
-                self.hash = fnv1a(self.hash, self.pending.as_bytes());
-                self.pending.clear();
-                self.hash = fnv1a(self.hash, &content.as_bytes()[..end]);
-                self.started = true;
-            }
-            rest = &content[end..];
+        let text = if self.started {
+            text
+        } else {
+            text.trim_start()
+        };
+        if text.is_empty() {
+            return;
         }
+        self.started = true;
+        let (content, trailing) = text.split_at(text.trim_end().len());
+        if !content.is_empty() {
+            self.running = fnv1a(self.running, content.as_bytes());
+            self.trimmed = self.running;
+        }
+        self.running = fnv1a(self.running, trailing.as_bytes());
     }
 
     /// Whether any text other than whitespace was seen.
@@ -123,6 +125,6 @@ impl Fingerprinter {
     }
 
     fn value(&self) -> u64 {
-        self.hash
+        self.trimmed
     }
 }

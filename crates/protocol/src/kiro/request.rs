@@ -755,7 +755,11 @@ pub fn encode_request(
         history.first_mut().unwrap_or(&mut current).prepend(&system);
     }
     if let Some(budget) = inject {
-        current.text.insert_str(0, &thinking_prefix(budget));
+        let mut prefix = thinking_prefix(budget);
+        if current.text.is_empty() {
+            prefix.truncate(prefix.trim_end().len());
+        }
+        current.text.insert_str(0, &prefix);
     }
     let body = body(request, model_id, options, &history, &current, &tools);
     Ok(Encoded { body, used })

@@ -9,8 +9,9 @@
 //! any of them was cut by Kiro (§5.7): it stops with `MaxTokens` and the
 //! decoder reports a [`Truncation`].
 //!
-//! Nothing is buffered beyond one event-stream message, the arguments of
-//! the tool calls not yet complete and what the thinking-tag parser holds
+//! Nothing is buffered beyond one event-stream message, the previous text
+//! chunk, the arguments of the tool calls not yet complete (and of those
+//! emitted, to recognise a repeat) and what the thinking-tag parser holds
 //! back while a tag may be starting.
 
 use std::borrow::Cow;

@@ -378,6 +378,43 @@ fn fake_reasoning_follows_the_request() {
 }
 
 #[test]
+fn thinking_tags_may_stand_alone_before_tool_results() {
+    let request = Request {
+        messages: vec![
+            user("Read a.txt"),
+            assistant(vec![Block::ToolUse(ToolUse {
+                id: "tooluse_1".to_owned(),
+                name: "read_file".to_owned(),
+                input: r#"{"path":"a.txt"}"#.to_owned(),
+            })]),
+            Message {
+                role: Role::User,
+                content: vec![Block::ToolResult(ToolResult {
+                    tool_use_id: "tooluse_1".to_owned(),
+                    name: None,
+                    content: vec![Block::text("hello")],
+                    is_error: false,
+                })],
+            },
+        ],
+        tools: vec![tool("read_file", Some("Reads"))],
+        reasoning: Some(Reasoning::Budget(1_000)),
+        ..Request::default()
+    };
+    let (body, _, _) = encode_with(&request, &options());
+    assert_well_formed(&body);
+    let content = current(&body)["content"].as_str().unwrap();
+    assert!(
+        content.starts_with("<thinking_mode>enabled</thinking_mode>\n<max_thinking_length>1000<")
+    );
+    assert!(content.ends_with("</thinking_instruction>"), "{content}");
+    assert_eq!(
+        current(&body)["userInputMessageContext"]["toolResults"],
+        json!([{"toolUseId": "tooluse_1", "status": "success", "content": [{"text": "hello"}]}])
+    );
+}
+
+#[test]
 fn tool_results_without_their_call_go_as_text() {
     let request = Request {
         messages: vec![
@@ -511,7 +548,7 @@ fn schemas_lose_what_kiro_refuses() {
 
 proptest! {
     #[test]
-    fn fingerprints_do_not_depend_on_the_cuts(text in "[ a\\n\\té]{0,24}", cuts in cuts()) {
+    fn fingerprints_do_not_depend_on_the_cuts(text in "[ a\\n\\té\u{3000}]{0,24}", cuts in cuts()) {
         let mut positions: Vec<usize> = cuts
             .iter()
             .map(|cut| cut % (text.len() + 1))
