@@ -414,6 +414,20 @@ async fn the_monthly_limit_rests_one_account_and_the_other_answers() {
     gateway.restart().await;
     assert_eq!(gateway.engine().accounts().len(), 2);
 
+    // getUsageLimits: base credits plus an active bonus; the reset it names
+    // is when a used-up month ends.
+    let reset = 4_102_444_800; // 2100-01-01
+    mock.set_kiro_usage(250.0, 1000.0, reset);
+    mock.add_kiro_bonus(0.0, 500.0, true);
+    gateway.engine().refresh_quotas().await;
+    for account in gateway.engine().accounts() {
+        let monthly = account.tightest_quota().unwrap();
+        assert_eq!(monthly.window, "monthly");
+        assert!((monthly.limit - 1500.0).abs() < 1e-9, "{monthly:?}");
+        assert!((monthly.remaining - 1250.0).abs() < 1e-9, "{monthly:?}");
+        assert_eq!(monthly.resets_at, Some(reset * 1000));
+    }
+
     mock.enqueue(kiro_monthly_limit());
     let body = json!({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]});
     let (status, headers, bytes) = post_json(&gateway.url("/v1/chat/completions"), &body).await;
@@ -427,6 +441,13 @@ async fn the_monthly_limit_rests_one_account_and_the_other_answers() {
         .collect();
     assert!(rests.contains(&"quota_exhausted"), "{rests:?}");
     assert!(rests.contains(&"ready"), "{rests:?}");
+    let rested = gateway
+        .engine()
+        .accounts()
+        .into_iter()
+        .find(|account| account.state == "quota_exhausted")
+        .unwrap();
+    assert_eq!(rested.rests[0].until, reset * 1000, "{rested:?}");
 }
 
 #[tokio::test]
