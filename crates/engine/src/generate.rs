@@ -407,52 +407,50 @@ const FIRST_TOKEN_RETRIES: u32 = 2;
 /// again, a few times, before the attempt fails.
 pub(crate) async fn send(plan: &Plan<'_>, call: Call<'_>) -> Result<InboundResponse, GatewayError> {
     let provider = plan.provider;
-    let Some(limit) = provider.first_token_timeout() else {
-        let mut response = send_answered(plan, call).await?;
-        started(provider, &mut response, None).await?;
-        return Ok(response);
-    };
+    let limit = provider.first_token_timeout();
     let mut retries = 0;
     loop {
         let mut response = send_answered(plan, call.clone()).await?;
-        match started(provider, &mut response, Some(limit)).await {
-            Err(error)
-                if error.code.as_deref() == Some("first_token_timeout")
-                    && retries < FIRST_TOKEN_RETRIES =>
-            {
-                retries += 1;
-                tracing::debug!(
-                    provider = provider.name(),
-                    account = %plan.account().name,
-                    retries,
-                    "The answer did not start in time; sending the request again."
-                );
-            }
-            outcome => return outcome.map(|()| response),
+        if started(provider, &mut response, limit).await? {
+            return Ok(response);
         }
+        let Some(after) = limit.filter(|_| retries < FIRST_TOKEN_RETRIES) else {
+            let error = subgate_http::TransportError::Timeout {
+                url: provider.name().to_owned(),
+                phase: subgate_http::TimeoutPhase::FirstToken,
+                after: limit.unwrap_or_default(),
+            };
+            return Err(GatewayError::transport(provider.name(), &error));
+        };
+        retries += 1;
+        tracing::debug!(
+            provider = provider.name(),
+            account = %plan.account().name,
+            waited_ms = after.as_millis(),
+            retries,
+            "The answer did not start in time; sending the request again."
+        );
     }
 }
 
-/// Waits for a successful answer's first chunk, at most `limit`.
+/// Waits for a successful answer's first chunk, at most `limit`: `false`
+/// when it did not come in time.
 async fn started(
     provider: &Provider,
     response: &mut InboundResponse,
     limit: Option<Duration>,
-) -> Result<(), GatewayError> {
+) -> Result<bool, GatewayError> {
     let first = response.body.first_chunk();
     let outcome = match limit {
         None => first.await,
-        Some(limit) => tokio::time::timeout(limit, first)
-            .await
-            .unwrap_or_else(|_| {
-                Err(subgate_http::TransportError::Timeout {
-                    url: provider.name().to_owned(),
-                    phase: subgate_http::TimeoutPhase::FirstToken,
-                    after: limit,
-                })
-            }),
+        Some(limit) => match tokio::time::timeout(limit, first).await {
+            Ok(outcome) => outcome,
+            Err(_) => return Ok(false),
+        },
     };
-    outcome.map_err(|error| GatewayError::transport(provider.name(), &error))
+    outcome
+        .map(|()| true)
+        .map_err(|error| GatewayError::transport(provider.name(), &error))
 }
 
 /// Sends a generation request until the upstream answers: a refused token
