@@ -74,6 +74,11 @@ pub(crate) enum Command {
     /// open the printed link anywhere, approve, and paste the code the page
     /// shows. A new account is onboarded to Code Assist's free tier.
     ///
+    /// `kiro` (an AWS Builder ID): open the printed AWS page anywhere and
+    /// approve the printed code. Google, GitHub and Identity Center logins
+    /// are made in Kiro IDE or kiro-cli and imported (`subgate import kiro`,
+    /// `subgate import kiro-cli`).
+    ///
     /// Logging in again to the same account updates it. A running `subgate
     /// serve` uses new accounts after a restart.
     Login(LoginArgs),
@@ -111,8 +116,8 @@ pub(crate) enum Command {
 
 #[derive(Debug, Args)]
 pub(crate) struct LoginArgs {
-    /// The subscription: `claude`, `codex`, `copilot` or `gemini-cli`, or
-    /// the name of a provider entry of one of those kinds.
+    /// The subscription: `claude`, `codex`, `copilot`, `gemini-cli` or
+    /// `kiro`, or the name of a provider entry of one of those kinds.
     #[arg(value_name = "PROVIDER")]
     pub(crate) provider: String,
     /// The account's name [default: its email, else its user name].

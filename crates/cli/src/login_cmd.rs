@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use subgate_core::ProviderKind;
 use subgate_engine::{Engine, ImportSource, LoginError, Saved};
 use subgate_providers::LoginMethod;
 
@@ -22,12 +21,7 @@ pub(crate) fn login(config_file: Option<PathBuf>, args: &LoginArgs) -> Result<()
             .iter()
             .copied()
             .find(|method| !args.no_browser || *method != LoginMethod::Browser)
-            .ok_or_else(|| match entry.kind {
-                ProviderKind::Kiro => anyhow!(
-                    "Kiro logins are made in Kiro IDE or kiro-cli; adopt one with `subgate import kiro` or `subgate import kiro-cli`"
-                ),
-                _ => anyhow!("provider `{}` has no login", entry.name),
-            })?;
+            .ok_or_else(|| anyhow!("provider `{}` has no login", entry.name))?;
         let saved = match method {
             LoginMethod::Browser => browser_login(engine, &entry, args).await?,
             LoginMethod::Paste => paste_login(engine, &entry, args).await?,

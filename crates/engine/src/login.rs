@@ -218,14 +218,21 @@ impl Engine {
         entry: &ProviderConfig,
     ) -> Result<DeviceStart, LoginError> {
         let provider = self.login_provider(entry)?;
+        let client = match provider.client_registration_request() {
+            Some(request) => {
+                let (status, _, body) = side_request(&provider, request).await?;
+                Some(provider.read_client_registration(status, &body, now_millis())?)
+            }
+            None => None,
+        };
         let request = provider
-            .device_start_request()
+            .device_start_request(client.as_ref())
             .ok_or_else(|| LoginError::Unsupported {
                 provider: entry.name.clone(),
                 method: LoginMethod::Device.as_str(),
             })?;
         let (status, _, body) = side_request(&provider, request).await?;
-        Ok(provider.read_device_start(status, &body)?)
+        Ok(provider.read_device_start(status, &body, client)?)
     }
 
     /// Waits for the user to approve a device login (polling as the
@@ -250,7 +257,7 @@ impl Engine {
             let Ok((status, _, body)) = side_request(&provider, request).await else {
                 return Ok(DevicePoll::Pending);
             };
-            match provider.read_device_poll(status, &body) {
+            match provider.read_device_poll(start, status, &body, now_millis()) {
                 Err(DeviceError::Failed(error)) if !error.dead => Ok(DevicePoll::Pending),
                 Err(DeviceError::Failed(error)) => Err(DeviceError::Failed(error.into())),
                 Err(DeviceError::Expired) => Err(DeviceError::Expired),

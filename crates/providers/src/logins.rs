@@ -8,7 +8,7 @@ use subgate_config::Url;
 use subgate_http::OutboundRequest;
 
 use crate::oauth::{CallbackSpec, DeviceGrant, DeviceStart, LoginMethod, TokenError};
-use crate::session::Login;
+use crate::session::{Login, OAuthClient};
 use crate::setup::{Setup, SetupStep};
 use crate::verdict::retry_after;
 use crate::{Account, Kind, Provider, Refreshed, claude, codex, copilot, gemini_cli, kiro};
@@ -44,16 +44,15 @@ impl Provider {
     }
 
     /// The ways this provider's accounts can log in, the preferred first;
-    /// empty for API keys and for Kiro, whose logins are imported from
-    /// Kiro IDE or kiro-cli.
+    /// empty for API keys.
     pub fn login_methods(&self) -> &'static [LoginMethod] {
         match self.subscription() {
             Some(Subscription::Claude(_) | Subscription::GeminiCli(_)) => {
                 &[LoginMethod::Browser, LoginMethod::Paste]
             }
             Some(Subscription::Codex(_)) => &[LoginMethod::Browser, LoginMethod::Device],
-            Some(Subscription::Copilot(_)) => &[LoginMethod::Device],
-            Some(Subscription::Kiro(_)) | None => &[],
+            Some(Subscription::Copilot(_) | Subscription::Kiro(_)) => &[LoginMethod::Device],
+            None => &[],
         }
     }
 
@@ -167,12 +166,37 @@ impl Provider {
         }
     }
 
-    /// The request that starts a device login.
-    pub fn device_start_request(&self) -> Option<OutboundRequest> {
+    /// The registration of a client for one device login, for providers
+    /// whose users register their own (Kiro's Builder ID, at AWS SSO
+    /// OIDC); it comes before [`Self::device_start_request`].
+    pub fn client_registration_request(&self) -> Option<OutboundRequest> {
+        match self.subscription()? {
+            Subscription::Kiro(kiro) => kiro.endpoints.register_request(),
+            Subscription::Claude(_)
+            | Subscription::Codex(_)
+            | Subscription::Copilot(_)
+            | Subscription::GeminiCli(_) => None,
+        }
+    }
+
+    /// Reads the answer to [`Self::client_registration_request`].
+    pub fn read_client_registration(
+        &self,
+        status: StatusCode,
+        body: &[u8],
+        now: i64,
+    ) -> Result<OAuthClient, TokenError> {
+        kiro::auth::read_registration(status, body, now)
+    }
+
+    /// The request that starts a device login (with the client registered
+    /// for it, where the provider registers one).
+    pub fn device_start_request(&self, client: Option<&OAuthClient>) -> Option<OutboundRequest> {
         match self.subscription()? {
             Subscription::Codex(codex) => Some(codex.endpoints.device_start_request()),
             Subscription::Copilot(copilot) => Some(copilot.endpoints.device_start_request()),
-            Subscription::Claude(_) | Subscription::GeminiCli(_) | Subscription::Kiro(_) => None,
+            Subscription::Kiro(kiro) => kiro.endpoints.device_start_request(client?),
+            Subscription::Claude(_) | Subscription::GeminiCli(_) => None,
         }
     }
 
@@ -181,12 +205,15 @@ impl Provider {
         &self,
         status: StatusCode,
         body: &[u8],
+        client: Option<OAuthClient>,
     ) -> Result<DeviceStart, TokenError> {
         match self.subscription() {
             Some(Subscription::Codex(codex)) => codex.endpoints.read_device_start(status, body),
             Some(Subscription::Copilot(_)) => copilot::Endpoints::read_device_start(status, body),
-            Some(Subscription::Claude(_) | Subscription::GeminiCli(_) | Subscription::Kiro(_))
-            | None => Err(self.no_login()),
+            Some(Subscription::Kiro(_)) => kiro::auth::read_device_start(status, body, client),
+            Some(Subscription::Claude(_) | Subscription::GeminiCli(_)) | None => {
+                Err(self.no_login())
+            }
         }
     }
 
@@ -195,21 +222,26 @@ impl Provider {
         match self.subscription()? {
             Subscription::Codex(codex) => Some(codex.endpoints.device_poll_request(start)),
             Subscription::Copilot(copilot) => Some(copilot.endpoints.device_poll_request(start)),
-            Subscription::Claude(_) | Subscription::GeminiCli(_) | Subscription::Kiro(_) => None,
+            Subscription::Kiro(kiro) => kiro.endpoints.device_poll_request(start),
+            Subscription::Claude(_) | Subscription::GeminiCli(_) => None,
         }
     }
 
     /// Reads the answer to [`Self::device_poll_request`].
     pub fn read_device_poll(
         &self,
+        start: &DeviceStart,
         status: StatusCode,
         body: &[u8],
+        now: i64,
     ) -> Result<DevicePoll<DeviceGrant>, DeviceError<TokenError>> {
         match self.subscription() {
             Some(Subscription::Codex(codex)) => codex.endpoints.read_device_poll(status, body),
             Some(Subscription::Copilot(_)) => copilot::Endpoints::read_device_poll(status, body),
-            Some(Subscription::Claude(_) | Subscription::GeminiCli(_) | Subscription::Kiro(_))
-            | None => Err(DeviceError::Failed(self.no_login())),
+            Some(Subscription::Kiro(_)) => kiro::auth::read_device_poll(start, status, body, now),
+            Some(Subscription::Claude(_) | Subscription::GeminiCli(_)) | None => {
+                Err(DeviceError::Failed(self.no_login()))
+            }
         }
     }
 

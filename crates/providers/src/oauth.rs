@@ -52,6 +52,10 @@ pub struct DeviceStart {
     pub expires_in: Duration,
     /// What polling needs (the device code, or the device auth id).
     pub handle: String,
+    /// The client registered for this login, when the provider registers
+    /// one per login (AWS SSO OIDC's, for Kiro's Builder ID): polling
+    /// presents it, and the login keeps it for its refreshes.
+    pub client: Option<crate::OAuthClient>,
 }
 
 /// A finished device login: the login itself (GitHub's token), or an

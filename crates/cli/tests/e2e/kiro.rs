@@ -1,5 +1,6 @@
-//! Kiro end to end against its mock: imports of Kiro IDE's file (social and
-//! `IdC` logins) and of kiro-cli's database through the real binary, every
+//! Kiro end to end against its mock: a Builder ID device login, imports of
+//! Kiro IDE's file (social and `IdC` logins) and of kiro-cli's database
+//! through the real binary, every
 //! client dialect answered from the AWS event stream, a 403 renewing the
 //! token (written back to the IDE's file), tool calls assembled from
 //! fragments and duplicates, thinking tags turned into thinking blocks, a
@@ -16,7 +17,8 @@ use subgate_testkit::mock::{
 };
 use subgate_testkit::{TestGateway, http_client};
 
-use crate::subscriptions::{every_dialect_for, import_from, subscription_config};
+use crate::process::run;
+use crate::subscriptions::{cli_env, every_dialect_for, import_from, subscription_config};
 use crate::support::{post_json, sse_data, streamed_text};
 
 const MODEL: &str = "claude-sonnet-4.5";
@@ -120,6 +122,54 @@ async fn a_social_login_serves_every_dialect_and_renews_on_403() {
     let refresh = &mock.requests_to("/refreshToken")[0];
     assert_ne!(written["refreshToken"], refresh.json()["refreshToken"]);
     assert_eq!(written["authMethod"], "social");
+}
+
+#[tokio::test]
+async fn a_builder_id_device_login_registers_a_client_and_serves() {
+    let mock = MockUpstream::kiro().await;
+    mock.oauth()
+        .set_identity("builder@example.com", "builder", "KIRO FREE");
+    mock.set_kiro_device_pending(2);
+    let mut gateway = TestGateway::start(&subscription_config("kiro", &mock)).await;
+    let home = tempfile::tempdir().unwrap();
+    let (config, data) = cli_env(&gateway);
+    let (status, out, err) = run(
+        home.path(),
+        &[
+            "login",
+            "kiro",
+            "--no-browser",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[("SUBGATE_DATA_DIR", &data)],
+    )
+    .await;
+    assert!(status.success(), "{out}{err}");
+    assert!(err.contains("enter the code"), "{err}");
+    assert!(
+        out.contains("account `builder@example.com` of provider `kiro` added"),
+        "{out}"
+    );
+    let register = mock.requests_to("/client/register")[0].json();
+    assert_eq!(register["clientType"], "public");
+    let started = mock.requests_to("/device_authorization")[0].json();
+    assert_eq!(started["startUrl"], "https://view.awsapps.com/start");
+    let client = started["clientId"].clone();
+    assert!(
+        client.as_str().is_some_and(|id| !id.is_empty()),
+        "{started}"
+    );
+    // Two pending polls, then the tokens.
+    assert_eq!(mock.requests_to("/token").len(), 3);
+    gateway.restart().await;
+    every_dialect_for(&gateway, MODEL, "kiro").await;
+    // The login kept its client: the refresh presents it.
+    mock.oauth().expire_access_tokens();
+    every_dialect_for(&gateway, MODEL, "kiro").await;
+    let refresh = mock.requests_to("/token").pop().unwrap().json();
+    assert_eq!(refresh["grantType"], "refresh_token");
+    assert_eq!(refresh["clientId"], client);
 }
 
 #[tokio::test]

@@ -143,6 +143,7 @@ impl Endpoints {
             verification_uri: at(&self.issuer, "/codex/device").to_string(),
             interval: Duration::from_secs(interval.unwrap_or(5)),
             expires_in: DEVICE_LIFETIME,
+            client: None,
         })
     }
 

@@ -76,6 +76,7 @@ impl Endpoints {
             verification_uri: start.verification_uri,
             interval: Duration::from_secs(start.interval.unwrap_or(5)),
             expires_in: Duration::from_secs(start.expires_in.unwrap_or(900)),
+            client: None,
         })
     }
 

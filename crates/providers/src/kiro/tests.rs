@@ -268,3 +268,72 @@ fn the_setup_names_the_account_by_its_email() {
     let refused = auth::read_setup(StatusCode::FORBIDDEN, b"{}", Login::default());
     assert_eq!(refused.email, None);
 }
+
+#[test]
+fn a_builder_id_login_registers_a_client_then_polls_with_it() {
+    let upstream = kiro("http://127.0.0.1:9", Some("http://127.0.0.1:7"));
+    let register = upstream.endpoints.register_request().unwrap();
+    assert_eq!(register.url.as_str(), "http://127.0.0.1:7/client/register");
+    let body: Value = serde_json::from_slice(&register.body).unwrap();
+    assert_eq!(body["clientType"], "public");
+    assert_eq!(body["scopes"][2], "codewhisperer:conversations");
+
+    let client = auth::read_registration(
+        StatusCode::OK,
+        br#"{"clientId":"cid","clientSecret":"cs","clientIdIssuedAt":1,"clientSecretExpiresAt":2000000000}"#,
+        1_000,
+    )
+    .unwrap();
+    assert_eq!(client.expires_at, Some(2_000_000_000_000));
+    let start = upstream.endpoints.device_start_request(&client).unwrap();
+    let body: Value = serde_json::from_slice(&start.body).unwrap();
+    assert_eq!(
+        body,
+        json!({"clientId": "cid", "clientSecret": "cs", "startUrl": "https://view.awsapps.com/start"})
+    );
+    let started = auth::read_device_start(
+        StatusCode::OK,
+        br#"{"deviceCode":"dc","userCode":"ABCD-EFGH","verificationUri":"https://device.sso/","verificationUriComplete":"https://device.sso/?user_code=ABCD-EFGH","expiresIn":600,"interval":1}"#,
+        Some(client),
+    )
+    .unwrap();
+    assert_eq!(started.verification_uri, "https://device.sso/?user_code=ABCD-EFGH");
+    let poll = upstream.endpoints.device_poll_request(&started).unwrap();
+    let body: Value = serde_json::from_slice(&poll.body).unwrap();
+    assert_eq!(body["grantType"], "urn:ietf:params:oauth:grant-type:device_code");
+    assert_eq!(body["deviceCode"], "dc");
+
+    let read = |status: u16, body: &str| {
+        auth::read_device_poll(
+            &started,
+            StatusCode::from_u16(status).unwrap(),
+            body.as_bytes(),
+            1_000,
+        )
+    };
+    assert!(matches!(
+        read(400, r#"{"error":"authorization_pending"}"#),
+        Ok(subgate_auth::DevicePoll::Pending)
+    ));
+    assert!(matches!(
+        read(400, r#"{"error":"slow_down"}"#),
+        Ok(subgate_auth::DevicePoll::SlowDown(None))
+    ));
+    assert!(matches!(
+        read(400, r#"{"error":"expired_token"}"#),
+        Err(subgate_auth::DeviceError::Expired)
+    ));
+    assert!(matches!(
+        read(400, r#"{"error":"access_denied"}"#),
+        Err(subgate_auth::DeviceError::Denied(_))
+    ));
+    let Ok(subgate_auth::DevicePoll::Done(crate::DeviceGrant::Login(login))) = read(
+        200,
+        r#"{"accessToken":"aoa","refreshToken":"aor","expiresIn":3600,"tokenType":"Bearer"}"#,
+    ) else {
+        panic!("no login");
+    };
+    assert_eq!(login.client.as_ref().unwrap().id, "cid");
+    assert_eq!(login.region.as_deref(), Some("us-east-1"));
+    assert_eq!(login.expires_at, Some(1_000 + 3_600_000));
+}
