@@ -100,8 +100,8 @@ pub(crate) enum Command {
     /// subgate then log each other out on their next refresh, so use it
     /// only for a login the CLI no longer uses. GitHub and Google refresh
     /// tokens do not rotate; Copilot and Gemini CLI logins are always
-    /// copied. Kiro IDE's file is linked like Claude's; kiro-cli's database
-    /// is only read, so its logins are copied.
+    /// copied. Kiro IDE's file and kiro-cli's database are linked like
+    /// Claude's.
     Import(ImportArgs),
     /// Remove a login: the same as `subgate accounts remove NAME`.
     ///

@@ -85,11 +85,10 @@ pub(crate) async fn adopt_stored(inner: &Inner, account: &Account) -> bool {
     let current = session.tokens();
     // A linked CLI may have refreshed (and so spent the refresh token we
     // hold): its file has the live one.
-    let from_file = current
-        .login
-        .linked
-        .as_ref()
-        .and_then(|linked| import::read_linked(linked, &current.login));
+    let from_file = match &current.login.linked {
+        Some(linked) => import::read_linked(linked, &current.login).await,
+        None => None,
+    };
     let from_store = match inner.store.account(&account.id).await {
         Ok(Some(row)) => serde_json::from_str::<Login>(subgate_core::expose(&row.credentials)).ok(),
         _ => None,
@@ -157,7 +156,7 @@ async fn store_login(inner: &Inner, account: &Account, login: &Login) {
         }
     }
     if let Some(linked) = &login.linked
-        && let Err(error) = import::write_back(linked, login)
+        && let Err(error) = import::write_back(linked, login).await
     {
         tracing::warn!(account = %account.name, path = %linked.path.display(), %error, "Writing the renewed credential back to the linked file failed.");
     }

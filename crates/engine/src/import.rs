@@ -79,11 +79,9 @@ impl ImportSource {
         }
     }
 
-    /// Whether refreshes can rotate its tokens and renewed ones are
-    /// written back, so linking matters. kiro-cli's database is read, not
-    /// written: its import is a copy.
+    /// Whether refreshes can rotate its tokens, so linking matters.
     pub const fn refreshes(self) -> bool {
-        !matches!(self, Self::Copilot | Self::GeminiCli | Self::KiroCli)
+        !matches!(self, Self::Copilot | Self::GeminiCli)
     }
 
     /// The files it may keep its login in, first match wins.
@@ -173,9 +171,10 @@ fn logins(source: ImportSource, path: &Path, value: &Value) -> Result<Vec<Found>
 
 /// The login in a linked file now, if it differs from `current` (the CLI
 /// refreshed it): `current` with the file's tokens.
-pub(crate) fn read_linked(linked: &Linked, current: &Login) -> Option<Login> {
+pub(crate) async fn read_linked(linked: &Linked, current: &Login) -> Option<Login> {
     let source = ImportSource::from_name(&linked.format)?;
-    let found = read_file(source, &linked.path)
+    let found = read(source, &linked.path)
+        .await
         .ok()?
         .into_iter()
         .next()?
@@ -194,8 +193,14 @@ pub(crate) fn read_linked(linked: &Linked, current: &Login) -> Option<Login> {
     })
 }
 
-/// Writes a renewed login back into the linked file.
-pub(crate) fn write_back(linked: &Linked, login: &Login) -> io::Result<()> {
+/// Writes a renewed login back into the linked file (or kiro-cli's
+/// database).
+pub(crate) async fn write_back(linked: &Linked, login: &Login) -> io::Result<()> {
+    if linked.format == ImportSource::KiroCli.as_str() {
+        return kiro_cli_write_back(&linked.path, login)
+            .await
+            .map_err(io::Error::other);
+    }
     let text = fs::read_to_string(&linked.path)?;
     let mut value: Value = serde_json::from_str(&text).map_err(io::Error::other)?;
     let written = ImportSource::from_name(&linked.format).is_some_and(|source| {
@@ -236,32 +241,12 @@ fn kiro_registration(path: &Path, token: &mut Value) -> Result<(), String> {
 /// under `registration`, and `profile_arn` from the state when the token
 /// has none. Keys tried in kiro-gateway's order \[1\].
 async fn kiro_cli(path: &Path) -> Result<Value, String> {
-    use sqlx::Connection as _;
-    use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-
-    const TOKENS: [&str; 3] = [
-        "kirocli:social:token",
-        "kirocli:odic:token",
-        "codewhisperer:odic:token",
-    ];
     const REGISTRATIONS: [&str; 2] = [
         "kirocli:odic:device-registration",
         "codewhisperer:odic:device-registration",
     ];
-    let options = SqliteConnectOptions::new().filename(path).read_only(true);
-    let mut connection = SqliteConnection::connect_with(&options)
-        .await
-        .map_err(|error| format!("not a readable SQLite database: {error}"))?;
-    let mut token = None;
-    for key in TOKENS {
-        if let Some(found) = kv(&mut connection, AUTH_KV, key).await {
-            token = Some((key, found));
-            break;
-        }
-    }
-    let Some((key, mut token)) = token else {
-        return Err("no login in `auth_kv`: log in with `kiro-cli login` first".to_owned());
-    };
+    let mut connection = kiro_cli_open(path, true).await?;
+    let (key, mut token) = kiro_cli_token(&mut connection).await?;
     if !key.contains(":social:") {
         if token.get("auth_method").is_none() {
             token["auth_method"] = Value::from("IdC");
@@ -281,6 +266,55 @@ async fn kiro_cli(path: &Path) -> Result<Value, String> {
         token["profile_arn"] = arn;
     }
     Ok(token)
+}
+
+/// Where kiro-cli keeps its login, in the order tried \[1\].
+const KIRO_CLI_TOKENS: [&str; 3] = [
+    "kirocli:social:token",
+    "kirocli:odic:token",
+    "codewhisperer:odic:token",
+];
+
+async fn kiro_cli_open(
+    path: &Path,
+    read_only: bool,
+) -> Result<sqlx::sqlite::SqliteConnection, String> {
+    use sqlx::Connection as _;
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(read_only)
+        // kiro-cli may be writing too.
+        .busy_timeout(std::time::Duration::from_secs(5));
+    sqlx::sqlite::SqliteConnection::connect_with(&options)
+        .await
+        .map_err(|error| format!("not a readable SQLite database: {error}"))
+}
+
+/// kiro-cli's login row: its key and value.
+async fn kiro_cli_token(
+    connection: &mut sqlx::sqlite::SqliteConnection,
+) -> Result<(&'static str, Value), String> {
+    for key in KIRO_CLI_TOKENS {
+        if let Some(found) = kv(connection, AUTH_KV, key).await {
+            return Ok((key, found));
+        }
+    }
+    Err("no login in `auth_kv`: log in with `kiro-cli login` first".to_owned())
+}
+
+/// Puts renewed tokens into kiro-cli's login row, keeping its other
+/// fields.
+async fn kiro_cli_write_back(path: &Path, login: &Login) -> Result<(), String> {
+    let mut connection = kiro_cli_open(path, false).await?;
+    let (key, mut token) = kiro_cli_token(&mut connection).await?;
+    subgate_providers::write_cli_login(ProviderKind::Kiro, &mut token, login, now_millis());
+    sqlx::query("UPDATE auth_kv SET value = ? WHERE key = ?")
+        .bind(token.to_string())
+        .bind(key)
+        .execute(&mut connection)
+        .await
+        .map_err(|error| format!("the login could not be written: {error}"))?;
+    Ok(())
 }
 
 /// kiro-cli's logins and registrations.

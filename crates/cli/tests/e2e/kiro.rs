@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use subgate_testkit::mock::{
-    KiroLogin, KiroScript, MockUpstream, Output, Scenario, kiro_monthly_limit,
+    KIRO_PROFILE_ARN, KiroLogin, KiroScript, MockUpstream, Output, Scenario, kiro_monthly_limit,
 };
 use subgate_testkit::{TestGateway, http_client};
 
@@ -187,7 +187,7 @@ async fn an_idc_login_refreshes_at_sso_oidc_with_its_client() {
 }
 
 #[tokio::test]
-async fn a_kiro_cli_database_is_imported_as_a_copy() {
+async fn a_kiro_cli_database_is_linked_and_renewed_tokens_go_back_into_it() {
     let mock = MockUpstream::kiro().await;
     let mut gateway = TestGateway::start(&subscription_config("kiro", &mock)).await;
     let home = tempfile::tempdir().unwrap();
@@ -202,21 +202,42 @@ async fn a_kiro_cli_database_is_imported_as_a_copy() {
         (
             "state",
             "api.codewhisperer.profile",
-            json!({"arn": subgate_testkit::mock::KIRO_PROFILE_ARN}),
+            json!({"arn": KIRO_PROFILE_ARN}),
         ),
     ];
     write_database(&database, &rows).await;
     let out = import_from(&gateway, home.path(), "kiro-cli", &database).await;
-    assert!(out.contains("(copied)"), "{out}");
+    assert!(out.contains("(linked)"), "{out}");
     gateway.restart().await;
     every_dialect_for(&gateway, MODEL, "kiro").await;
-    assert_eq!(
-        sent_bodies(&mock)[0]["profileArn"],
-        subgate_testkit::mock::KIRO_PROFILE_ARN
-    );
+    assert_eq!(sent_bodies(&mock)[0]["profileArn"], KIRO_PROFILE_ARN);
+
     mock.oauth().expire_access_tokens();
     every_dialect_for(&gateway, MODEL, "kiro").await;
-    assert_eq!(mock.requests_to("/token").len(), 1);
+    let refreshes = mock.requests_to("/token");
+    assert_eq!(refreshes.len(), 1);
+    // The row now holds the rotated refresh token, in kiro-cli's spelling,
+    // its other fields kept.
+    let row = read_row(&database, "kirocli:odic:token").await;
+    let spent = refreshes[0].json()["refreshToken"].clone();
+    assert!(row["refresh_token"].is_string(), "{row}");
+    assert_ne!(row["refresh_token"], spent);
+    assert_eq!(row["start_url"], rows[0].2["start_url"]);
+    assert!(row.get("refreshToken").is_none(), "{row}");
+}
+
+async fn read_row(path: &Path, key: &str) -> Value {
+    use sqlx::Connection as _;
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+    let mut connection = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .unwrap();
+    let text: String = sqlx::query_scalar("SELECT value FROM auth_kv WHERE key = ?")
+        .bind(key)
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
 }
 
 async fn write_database(path: &Path, rows: &[(&str, &str, Value)]) {

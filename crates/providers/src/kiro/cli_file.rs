@@ -13,8 +13,9 @@
 //!   profile from the `state` table as `profile_arn`.
 //!
 //! Either spelling is read from either source, so a format change on one
-//! side costs nothing. Renewed tokens are written back to the IDE's file
-//! only (camelCase; everything else in it is kept).
+//! side costs nothing. Renewed tokens are written back in the spelling the
+//! value already has (camelCase for the IDE's file, snake_case for
+//! kiro-cli's row), everything else in it kept.
 
 use serde_json::Value;
 
@@ -76,27 +77,46 @@ pub(crate) fn read(file: &Value) -> Result<Vec<Login>, &'static str> {
     }])
 }
 
-/// Puts renewed tokens into Kiro IDE's file.
+/// Puts renewed tokens into Kiro IDE's file or kiro-cli's token value.
 pub(crate) fn write_back(file: &mut Value, login: &Login) {
     let Some(object) = file.as_object_mut() else {
         return;
     };
-    object.insert(
-        "accessToken".to_owned(),
-        Value::from(login.access_token.clone()),
-    );
-    if let Some(refresh) = &login.refresh_token {
-        object.insert("refreshToken".to_owned(), Value::from(refresh.clone()));
+    // kiro-cli's row is snake_case with a nanosecond fraction; the IDE's
+    // file camelCase with milliseconds.
+    let snake = object.contains_key("access_token");
+    let (access, refresh, expires, profile, fraction) = if snake {
+        (
+            "access_token",
+            "refresh_token",
+            "expires_at",
+            "profile_arn",
+            chrono::SecondsFormat::Nanos,
+        )
+    } else {
+        (
+            "accessToken",
+            "refreshToken",
+            "expiresAt",
+            "profileArn",
+            chrono::SecondsFormat::Millis,
+        )
+    };
+    object.insert(access.to_owned(), Value::from(login.access_token.clone()));
+    if let Some(token) = &login.refresh_token {
+        object.insert(refresh.to_owned(), Value::from(token.clone()));
     }
-    if let Some(expires) = login
+    if let Some(at) = login
         .expires_at
         .and_then(chrono::DateTime::from_timestamp_millis)
     {
-        let text = expires.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        object.insert("expiresAt".to_owned(), Value::from(text));
+        object.insert(
+            expires.to_owned(),
+            Value::from(at.to_rfc3339_opts(fraction, true)),
+        );
     }
-    if let Some(profile) = &login.profile_arn {
-        object.insert("profileArn".to_owned(), Value::from(profile.clone()));
+    if let Some(arn) = &login.profile_arn {
+        object.insert(profile.to_owned(), Value::from(arn.clone()));
     }
 }
 
@@ -151,6 +171,24 @@ mod tests {
         assert_eq!(login.expires_at, Some(1_768_258_800_123));
         assert_eq!(login.client.unwrap().id, "cid");
         assert!(login.profile_arn.unwrap().contains("eu-central-1"));
+    }
+
+    #[test]
+    fn kiro_cli_rows_are_written_back_in_snake_case() {
+        let mut row = json!({"access_token": "old", "refresh_token": "old-r",
+            "expires_at": "2026-01-12T23:00:00.123456789Z", "scopes": ["a"]});
+        let login = Login {
+            access_token: "new".to_owned(),
+            refresh_token: Some("new-r".to_owned()),
+            expires_at: Some(1_768_262_400_000),
+            ..Login::default()
+        };
+        write_back(&mut row, &login);
+        assert_eq!(
+            row,
+            json!({"access_token": "new", "refresh_token": "new-r",
+                "expires_at": "2026-01-13T00:00:00.000000000Z", "scopes": ["a"]})
+        );
     }
 
     #[test]

@@ -297,10 +297,16 @@ fn a_builder_id_login_registers_a_client_then_polls_with_it() {
         Some(client),
     )
     .unwrap();
-    assert_eq!(started.verification_uri, "https://device.sso/?user_code=ABCD-EFGH");
+    assert_eq!(
+        started.verification_uri,
+        "https://device.sso/?user_code=ABCD-EFGH"
+    );
     let poll = upstream.endpoints.device_poll_request(&started).unwrap();
     let body: Value = serde_json::from_slice(&poll.body).unwrap();
-    assert_eq!(body["grantType"], "urn:ietf:params:oauth:grant-type:device_code");
+    assert_eq!(
+        body["grantType"],
+        "urn:ietf:params:oauth:grant-type:device_code"
+    );
     assert_eq!(body["deviceCode"], "dc");
 
     let read = |status: u16, body: &str| {
