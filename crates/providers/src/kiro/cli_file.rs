@@ -14,7 +14,7 @@
 //!
 //! Either spelling is read from either source, so a format change on one
 //! side costs nothing. Renewed tokens are written back in the spelling the
-//! value already has (camelCase for the IDE's file, snake_case for
+//! value already has (camelCase for the IDE's file, `snake_case` for
 //! kiro-cli's row), everything else in it kept.
 
 use serde_json::Value;
