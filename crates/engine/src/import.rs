@@ -369,8 +369,8 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn claude_code_files_are_read_and_written_back_in_place() {
+    #[tokio::test]
+    async fn claude_code_files_are_read_and_written_back_in_place() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(".credentials.json");
         fs::write(
@@ -391,7 +391,7 @@ mod tests {
             path: path.clone(),
             format: "claude-code".into(),
         };
-        write_back(&linked, &login).unwrap();
+        write_back(&linked, &login).await.unwrap();
         let value: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(value["claudeAiOauth"]["accessToken"], "sk-ant-oat01-b");
         assert_eq!(value["claudeAiOauth"]["refreshToken"], "sk-ant-ort01-s");
