@@ -473,6 +473,12 @@ async fn a_silent_answer_is_sent_again_after_the_first_token_timeout() {
 #[tokio::test]
 async fn the_monthly_limit_rests_one_account_and_the_other_answers() {
     let mock = MockUpstream::kiro().await;
+    // getUsageLimits: base credits plus an active bonus; the reset it names
+    // is when a used-up month ends. Set before any gateway starts, so its
+    // first poll (at start) reads the same.
+    let reset = 4_102_444_800; // 2100-01-01
+    mock.set_kiro_usage(250.0, 1000.0, reset);
+    mock.add_kiro_bonus(0.0, 500.0, true);
     mock.oauth()
         .set_identity("first@example.com", "first", "KIRO PRO");
     let (mut gateway, _file, _home) = gateway_with(&mock, KiroLogin::Social, "").await;
@@ -485,11 +491,6 @@ async fn the_monthly_limit_rests_one_account_and_the_other_answers() {
     gateway.restart().await;
     assert_eq!(gateway.engine().accounts().len(), 2);
 
-    // getUsageLimits: base credits plus an active bonus; the reset it names
-    // is when a used-up month ends.
-    let reset = 4_102_444_800; // 2100-01-01
-    mock.set_kiro_usage(250.0, 1000.0, reset);
-    mock.add_kiro_bonus(0.0, 500.0, true);
     gateway.engine().refresh_quotas().await;
     for account in gateway.engine().accounts() {
         let monthly = account.tightest_quota().unwrap();
