@@ -521,9 +521,10 @@ async fn renew(
         }
         return Err(AccountError::Refresh(error.message.clone()));
     }
+    // The login works now, whenever the refusal came.
     inner
         .health
-        .lift(&account.id, Rest::CredentialInvalid, now_millis());
+        .lift(&account.id, Rest::CredentialInvalid, i64::MAX, now_millis());
     Ok(session.tokens().login.expires_at)
 }
 
@@ -538,6 +539,7 @@ pub(crate) async fn poll_quotas(inner: &Inner) {
             (0..provider.accounts().len()).map(move |index| (provider, pool, index))
         })
         .map(|(provider, pool, index)| async move {
+            let asked = now_millis();
             let Some(quota) = fetch_quota(provider, index).await else {
                 return;
             };
@@ -563,7 +565,9 @@ pub(crate) async fn poll_quotas(inner: &Inner) {
                         now,
                     );
                 }
-                None => inner.health.lift(&account.id, Rest::QuotaExhausted, now),
+                None => inner
+                    .health
+                    .lift(&account.id, Rest::QuotaExhausted, asked, now),
             }
             rest_exhausted_models(inner, &account.id, &quota, now);
             pool.set_quota(index, quota);

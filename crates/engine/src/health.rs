@@ -222,14 +222,18 @@ impl HealthBook {
 
     /// Ends an account-wide rest of kind `rest` early, when the upstream
     /// says it is over (a quota that refilled before its announced reset).
-    pub(crate) fn lift(&self, account: &str, rest: Rest, now: i64) {
+    /// Only a rest recorded before `asked` (when the upstream was asked)
+    /// is lifted: a refusal that came in meanwhile is the fresher news.
+    pub(crate) fn lift(&self, account: &str, rest: Rest, asked: i64, now: i64) {
         let ended = {
             let mut accounts = self.write();
             let Some(health) = accounts.get_mut(account) else {
                 return;
             };
             match &mut health.account {
-                Some(entry) if entry.rest == rest && entry.until > now => {
+                Some(entry)
+                    if entry.rest == rest && entry.until > now && entry.updated_at < asked =>
+                {
                     entry.until = now;
                     entry.updated_at = now;
                     entry.clone()
@@ -466,6 +470,26 @@ mod tests {
             book.record_failure("b", "m", &fault, "502", now + 2_000),
             now + 2_000
         );
+    }
+
+    #[tokio::test]
+    async fn a_quota_report_lifts_only_rests_older_than_its_question() {
+        let (book, _store, _tasks, _dir) = book().await;
+        let quota = failure(
+            Rest::QuotaExhausted,
+            Scope::Account,
+            Some(Duration::from_hours(1)),
+        );
+        // A 402 that came in after the usage endpoint was asked stays.
+        book.record_failure("a", "m", &quota, "402", 2_000);
+        book.lift("a", Rest::QuotaExhausted, 1_500, 2_500);
+        assert_eq!(
+            book.resting("a", "m", 2_500),
+            Some((Rest::QuotaExhausted, 2_000 + 3_600_000))
+        );
+        // One recorded before the question ends.
+        book.lift("a", Rest::QuotaExhausted, 3_000, 3_500);
+        assert_eq!(book.resting("a", "m", 3_500), None);
     }
 
     #[tokio::test]
