@@ -67,10 +67,31 @@ async fn a_social_login_serves_every_dialect_and_renews_on_403() {
     let mock = MockUpstream::kiro().await;
     mock.oauth()
         .set_identity("dev@example.com", "dev", "KIRO PRO");
-    let (gateway, file, _home) = gateway_with(&mock, KiroLogin::Social, "").await;
+    let (gateway, file, home) = gateway_with(&mock, KiroLogin::Social, "").await;
     let account = &gateway.engine().accounts()[0];
     assert_eq!(account.email.as_deref(), Some("dev@example.com"));
     assert_eq!(account.plan.as_deref(), Some("KIRO PRO"));
+    // `subgate accounts list` shows it, linked to the IDE's file.
+    let (config, data) = cli_env(&gateway);
+    let (status, out, err) = run(
+        home.path(),
+        &[
+            "accounts",
+            "list",
+            "--json",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[("SUBGATE_DATA_DIR", &data)],
+    )
+    .await;
+    assert!(status.success(), "{err}");
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    let row = &listed[0];
+    assert_eq!(row["provider"], "kiro", "{row}");
+    assert_eq!(row["name"], "dev@example.com", "{row}");
+    assert_eq!(row["state"], "ready", "{row}");
+    assert_eq!(row["linked"], file.display().to_string(), "{row}");
 
     // The catalog came from ListAvailableModels.
     let models = http_client()
