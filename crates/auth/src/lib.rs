@@ -1,9 +1,11 @@
 //! Login building blocks, the same for every subscription: PKCE and random
 //! state, the loopback callback a browser login returns to, device-code
 //! polling, and reading a JWT's claims. What each provider sends and reads
-//! lives with that provider; this crate knows no provider.
+//! lives with that provider; this crate knows no provider. Also the
+//! secrets of subgate's own client keys ([`client_key`]).
 
 mod callback;
+pub mod client_key;
 mod device;
 mod jwt;
 mod pkce;

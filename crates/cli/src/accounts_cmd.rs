@@ -248,7 +248,7 @@ fn write_details(out: &mut impl Write, lines: &[(&str, String)]) -> Result<()> {
 }
 
 /// Unix milliseconds as `2025-06-01 12:00:00 UTC`.
-fn timestamp(at: i64) -> String {
+pub(crate) fn timestamp(at: i64) -> String {
     chrono::DateTime::from_timestamp_millis(at).map_or_else(
         || at.to_string(),
         |time| time.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
@@ -389,7 +389,7 @@ fn shorten(reason: &str) -> String {
     cut
 }
 
-fn now_millis() -> i64 {
+pub(crate) fn now_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| {

@@ -54,6 +54,17 @@ pub(crate) enum Command {
     /// a login; clear an account's rests.
     #[command(subcommand)]
     Accounts(AccountsCommand),
+    /// Make, list, revoke and rotate client keys: the keys people and
+    /// tools use to call this gateway.
+    ///
+    /// Once a key exists, every client request needs one (unless
+    /// `server.require_keys = false`), sent as `Authorization: Bearer`,
+    /// `x-api-key`, `x-goog-api-key` or `?key=`. Without keys the gateway
+    /// serves only a loopback address. A key may be limited to model
+    /// globs, providers and accounts; a revoked or expired key stops
+    /// working at once (within 2 seconds for a gateway running elsewhere).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Log in to a subscription and keep the login as an account.
     ///
     /// `claude` (Claude Pro/Max): a browser on this machine returns to a
@@ -176,6 +187,62 @@ pub(crate) enum ConfigCommand {
     Check,
     /// Print the path of the config file in use.
     Path,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Make a key and print its secret (shown this once; only a hash is
+    /// kept).
+    Create {
+        /// Its name, e.g. the teammate or tool it is for.
+        #[arg(long)]
+        name: String,
+        /// Model globs it may use, comma-separated (`claude-*,gpt-5*`)
+        /// [default: every model].
+        #[arg(long, value_delimiter = ',', value_name = "GLOBS")]
+        models: Vec<String>,
+        /// Provider entries it may use, comma-separated [default: all].
+        #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+        providers: Vec<String>,
+        /// Accounts it may use, comma-separated [default: all].
+        #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+        accounts: Vec<String>,
+        /// How long it works, e.g. `30d` [default: until revoked].
+        #[arg(long, value_name = "DURATION", value_parser = subgate_config::parse_duration)]
+        expires: Option<std::time::Duration>,
+        /// Print a JSON object instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show every key (never a secret): name, prefix, state, scopes,
+    /// expiry, last use.
+    List {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one key.
+    Show {
+        /// Its name or id.
+        name: String,
+        /// Print a JSON object instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: it stops working at once.
+    Revoke {
+        /// Its name or id.
+        name: String,
+    },
+    /// Replace a key's secret: a new key with the same name, scopes and
+    /// expiry; the old secret stops working.
+    Rotate {
+        /// Its name or id.
+        name: String,
+        /// Print a JSON object instead.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

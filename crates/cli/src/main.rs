@@ -4,6 +4,7 @@
 mod accounts_cmd;
 mod args;
 mod config_cmd;
+mod keys_cmd;
 mod logging;
 mod login_cmd;
 mod models_cmd;
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
         Command::Config(command) => config_cmd::run(cli.config, &command),
         Command::Models { json } => models_cmd::run(cli.config, json),
         Command::Accounts(command) => accounts_cmd::run(cli.config, &command),
+        Command::Keys(command) => keys_cmd::run(cli.config, &command),
         Command::Login(args) => login_cmd::login(cli.config, &args),
         Command::Import(args) => login_cmd::import(cli.config, &args),
         Command::Logout(account) => accounts_cmd::remove(cli.config, &account.name),

@@ -69,6 +69,10 @@ pub struct ServerConfig {
     /// After a stop signal, how long in-flight requests and streams may
     /// still run before the process exits anyway.
     pub shutdown_timeout: Duration,
+    /// Whether client requests need a client key: `None` (the default)
+    /// once any key has been made. Without keys the gateway serves only a
+    /// loopback address.
+    pub require_keys: Option<bool>,
 }
 
 /// `[storage]`.

@@ -177,7 +177,7 @@ fn database_url_picks_the_backend() {
 fn unknown_keys_are_refused_with_their_path() {
     assert_eq!(
         error_text("[server]\nprot = 1"),
-        "`server.prot`: unknown field `prot`, expected one of `host`, `port`, `max_body_size`, `shutdown_timeout`"
+        "`server.prot`: unknown field `prot`, expected one of `host`, `port`, `max_body_size`, `shutdown_timeout`, `require_keys`"
     );
     assert!(error_text("colour = true").starts_with("`colour`: unknown field `colour`"));
     let text = "[[providers]]\nkind = \"openai-compatible\"\nname = \"a\"\nbase_url = \"http://x\"\napi_key = \"k\"";

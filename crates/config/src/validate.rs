@@ -218,6 +218,7 @@ fn server(raw: &RawConfig) -> Result<ServerConfig, ConfigError> {
             .server
             .shutdown_timeout
             .map_or(DEFAULT_SHUTDOWN_TIMEOUT, |duration| duration.0),
+        require_keys: raw.server.require_keys,
     })
 }
 

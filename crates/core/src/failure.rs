@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 pub enum FailureClass {
     /// The client sent something we could not accept.
     BadRequest,
+    /// The client's key was missing, unknown, expired or revoked.
+    Unauthorized,
+    /// The client's key does not allow what was asked.
+    Forbidden,
     /// No configured provider serves the requested model.
     UnknownModel,
     /// The upstream rejected our credential.
@@ -38,6 +42,8 @@ impl FailureClass {
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::BadRequest => "bad_request",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
             Self::UnknownModel => "unknown_model",
             Self::UpstreamAuth => "upstream_auth",
             Self::UpstreamRateLimited => "upstream_rate_limited",

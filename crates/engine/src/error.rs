@@ -85,6 +85,26 @@ impl GatewayError {
         error
     }
 
+    /// The client's key is missing, unknown, expired or revoked.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(
+            ErrorKind::Authentication,
+            StatusCode::UNAUTHORIZED,
+            FailureClass::Unauthorized,
+            message.into(),
+        )
+    }
+
+    /// The client's key does not allow what was asked.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(
+            ErrorKind::PermissionDenied,
+            StatusCode::FORBIDDEN,
+            FailureClass::Forbidden,
+            message.into(),
+        )
+    }
+
     /// A request the dialect's reader refused.
     pub fn invalid(invalid: subgate_protocol::canonical::Invalid) -> Self {
         Self::bad_request(invalid.message, invalid.param)

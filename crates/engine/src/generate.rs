@@ -26,7 +26,7 @@ use crate::clock::now_millis;
 use crate::credentials::{self, Need};
 use crate::pool::{Lease, Order, Pool};
 use crate::usage::Meter;
-use crate::{ClientRequest, Engine, GatewayError, Inner, Reply, ReplyBody};
+use crate::{ClientKey, ClientRequest, Engine, GatewayError, Inner, Reply, ReplyBody};
 
 /// The largest upstream error body read and passed on.
 const MAX_ERROR_BODY: usize = 1 << 20;
@@ -125,8 +125,9 @@ impl Engine {
         let inner = &self.inner;
         let head = BodyHead::parse(request.dialect, &request.body, request.line())
             .map_err(GatewayError::invalid)?;
-        meter.request(&head.model, head.stream);
-        let targets = self.resolve_model(&head.model).await?;
+        let key = request.key.as_deref();
+        meter.request(&head.model, head.stream, key.map(|key| key.id.as_str()));
+        let targets = self.scoped_targets(key, &head.model).await?;
         // Affinity only matters where there is a choice of account.
         let choice = targets
             .iter()
@@ -160,6 +161,12 @@ impl Engine {
                 sticky,
                 now_millis(),
             );
+            if let Some(key) = key {
+                let accounts = provider.accounts();
+                order
+                    .accounts
+                    .retain(|&index| key.scopes.allows_account(&accounts[index].name));
+            }
             explain(provider, target, &order, sticky);
             attempts.resting += order.resting.len();
             for &(_, _, until) in &order.resting {
@@ -198,6 +205,40 @@ impl Engine {
             }
         }
         Err(self.nobody_answered(&head.model, attempts))
+    }
+
+    /// The targets of `model` a request may use: all of them without a
+    /// key; with one, those its scopes allow (403 when none is left).
+    pub(crate) async fn scoped_targets(
+        &self,
+        key: Option<&ClientKey>,
+        model: &str,
+    ) -> Result<Vec<Target>, GatewayError> {
+        let Some(key) = key else {
+            return self.resolve_model(model).await;
+        };
+        if !key.scopes.allows_model(model) {
+            return Err(GatewayError::forbidden(format!(
+                "the client key `{}` may not use the model `{model}`",
+                key.name
+            )));
+        }
+        let mut targets = self.resolve_model(model).await?;
+        targets.retain(|target| {
+            let provider = &self.inner.providers[target.provider];
+            key.scopes.allows_provider(provider.name())
+                && provider
+                    .accounts()
+                    .iter()
+                    .any(|account| key.scopes.allows_account(&account.name))
+        });
+        if targets.is_empty() {
+            return Err(GatewayError::forbidden(format!(
+                "the client key `{}` may not use any provider or account that serves `{model}`",
+                key.name
+            )));
+        }
+        Ok(targets)
     }
 
     /// Notes an attempt that failed before the first byte: the account (or

@@ -16,6 +16,7 @@ mod fetch;
 mod generate;
 mod health;
 mod import;
+mod keys;
 mod login;
 mod passthrough;
 mod pool;
@@ -44,6 +45,9 @@ pub use crate::error::{ErrorDetails, GatewayError};
 use crate::health::HealthBook;
 pub use crate::health::RestInfo;
 pub use crate::import::{Found, ImportError, ImportSource, read as read_import};
+pub use crate::keys::{
+    BudgetPeriod, ClientKey, IssuedKey, KeyError, KeyInfo, KeyLimits, KeyScopes, NewKey,
+};
 pub use crate::login::{LoginError, LoginStart, Saved};
 use crate::pool::{Affinity, Pool};
 use crate::usage::{Meter, UsageSink};
@@ -63,6 +67,8 @@ pub struct ClientRequest {
     pub sse: bool,
     /// The request headers (Anthropic's betas travel on).
     pub headers: HeaderMap,
+    /// The client key it came with, checked ([`Engine::authenticate`]).
+    pub key: Option<Arc<ClientKey>>,
 }
 
 impl ClientRequest {
@@ -75,6 +81,7 @@ impl ClientRequest {
             stream: false,
             sse: false,
             headers,
+            key: None,
         }
     }
 
@@ -213,6 +220,10 @@ struct Inner {
     routing: RoutingConfig,
     store: Store,
     usage: UsageSink,
+    /// The client keys in force.
+    keys: keys::KeyBook,
+    /// `server.require_keys`: `None` requires them once one exists.
+    require_keys: Option<bool>,
     tasks: TaskTracker,
     /// Cancelled when the shutdown deadline passes: requests still running
     /// end with an error in their dialect.
@@ -234,6 +245,11 @@ impl Engine {
         });
         engine.every(health::SYNC_EVERY, |inner| async move {
             inner.health.sync().await;
+        });
+        engine.every(keys::SYNC_EVERY, |inner| async move {
+            if let Err(error) = inner.keys.sync(&inner.store).await {
+                tracing::warn!(%error, "Reading the client keys failed; the last ones read stay in force.");
+            }
         });
         engine.every(credentials::REFRESH_EVERY, |inner| async move {
             credentials::refresh_due(&inner).await;
@@ -278,6 +294,8 @@ impl Engine {
         catalog.load_cached(&store, &providers).await;
         let health = HealthBook::new(store.clone(), config.routing, tasks.clone());
         health.load().await;
+        let keys = keys::KeyBook::default();
+        keys.sync(&store).await?;
         let engine = Self {
             inner: Arc::new(Inner {
                 entries: config.providers.clone(),
@@ -291,6 +309,8 @@ impl Engine {
                 providers,
                 store,
                 usage,
+                keys,
+                require_keys: config.server.require_keys,
                 tasks,
                 stop_requests: CancellationToken::new(),
                 stop_background,

@@ -28,7 +28,9 @@ impl Engine {
         let client = request.dialect;
         let head = BodyHead::parse(client, &request.body, request.line())
             .map_err(GatewayError::invalid)?;
-        let targets = self.resolve_model(&head.model).await?;
+        let targets = self
+            .scoped_targets(request.key.as_deref(), &head.model)
+            .await?;
         let target = &targets[0];
         let provider = &self.inner.providers[target.provider];
         let model = target.upstream_model.as_str();

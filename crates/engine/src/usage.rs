@@ -96,11 +96,12 @@ impl Meter {
         }
     }
 
-    /// Notes what the client asked for.
-    pub(crate) fn request(&mut self, model: &str, stream: bool) {
+    /// Notes what the client asked for, and with which key.
+    pub(crate) fn request(&mut self, model: &str, stream: bool, key: Option<&str>) {
         if let Some(row) = &mut self.row {
             model.clone_into(&mut row.model);
             row.stream = stream;
+            row.client_key_id = key.map(str::to_owned);
         }
     }
 

@@ -1,16 +1,18 @@
 //! The routes: path → handler, and nothing else of substance.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, Request, State};
+use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use http::{HeaderMap, Method, StatusCode, Uri};
 use http_body_util::{BodyExt, Limited};
 use subgate_core::Dialect;
-use subgate_engine::{ClientRequest, Engine, GatewayError, Reply};
+use subgate_engine::{ClientKey, ClientRequest, Engine, GatewayError, Reply};
 use subgate_protocol::models::{self, ListShape};
 
 use crate::respond;
@@ -25,9 +27,17 @@ struct AppState {
 /// How long `/readyz` waits for the store.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The client key a request came with, checked by [`authenticate`].
+#[derive(Debug, Clone)]
+struct Key(Option<Arc<ClientKey>>);
+
 /// The client APIs and health routes.
 pub fn router(engine: Engine, max_body_bytes: usize) -> Router {
-    Router::new()
+    let state = AppState {
+        engine,
+        max_body_bytes,
+    };
+    let clients = Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/responses", post(responses))
         .route("/v1/messages", post(messages))
@@ -39,14 +49,47 @@ pub fn router(engine: Engine, max_body_bytes: usize) -> Router {
             "/v1beta/models/{*call}",
             post(gemini_call).get(gemini_model),
         )
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    Router::new()
+        .merge(clients)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
-        .with_state(AppState {
-            engine,
-            max_body_bytes,
-        })
+        .with_state(state)
+}
+
+/// Checks the client key (where keys are required, or one was sent)
+/// before any client route runs; a refusal is written in the route's
+/// dialect.
+async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    match state
+        .engine
+        .authenticate(request.headers(), request.uri().query())
+    {
+        Ok(key) => {
+            request.extensions_mut().insert(Key(key));
+            next.run(request).await
+        }
+        Err(error) => {
+            let dialect = route_dialect(request.uri().path(), request.headers());
+            state.engine.record_refused(dialect, &error);
+            respond::error(dialect, &error)
+        }
+    }
+}
+
+/// The dialect of the client route at `path`.
+fn route_dialect(path: &str, headers: &HeaderMap) -> Dialect {
+    if path.starts_with("/v1/messages") {
+        Dialect::Anthropic
+    } else if path.starts_with("/v1/responses") {
+        Dialect::OpenAiResponses
+    } else if path.starts_with("/v1/models") && list_shape(headers) == ListShape::Anthropic {
+        Dialect::Anthropic
+    } else {
+        dialect_of(path)
+    }
 }
 
 /// Reads a request body, refusing more than the configured limit.
@@ -78,54 +121,69 @@ fn answer(dialect: Dialect, result: Result<Reply, GatewayError>) -> Response {
     }
 }
 
-async fn generate(state: AppState, dialect: Dialect, headers: HeaderMap, body: Body) -> Response {
+async fn generate(
+    state: AppState,
+    dialect: Dialect,
+    key: Key,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let body = match read_body(&state, dialect, body).await {
         Ok(body) => body,
         Err(response) => return response,
     };
-    answer(
-        dialect,
-        state
-            .engine
-            .generate(ClientRequest::new(dialect, body, headers))
-            .await,
-    )
+    let mut request = ClientRequest::new(dialect, body, headers);
+    request.key = key.0;
+    answer(dialect, state.engine.generate(request).await)
 }
 
 async fn chat_completions(
     State(state): State<AppState>,
+    Extension(key): Extension<Key>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    generate(state, Dialect::OpenAiChat, headers, body).await
+    generate(state, Dialect::OpenAiChat, key, headers, body).await
 }
 
-async fn responses(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    generate(state, Dialect::OpenAiResponses, headers, body).await
+async fn responses(
+    State(state): State<AppState>,
+    Extension(key): Extension<Key>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    generate(state, Dialect::OpenAiResponses, key, headers, body).await
 }
 
-async fn messages(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    generate(state, Dialect::Anthropic, headers, body).await
+async fn messages(
+    State(state): State<AppState>,
+    Extension(key): Extension<Key>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    generate(state, Dialect::Anthropic, key, headers, body).await
 }
 
-async fn count_tokens(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+async fn count_tokens(
+    State(state): State<AppState>,
+    Extension(key): Extension<Key>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let dialect = Dialect::Anthropic;
     let body = match read_body(&state, dialect, body).await {
         Ok(body) => body,
         Err(response) => return response,
     };
-    answer(
-        dialect,
-        state
-            .engine
-            .count_tokens(ClientRequest::new(dialect, body, headers))
-            .await,
-    )
+    let mut request = ClientRequest::new(dialect, body, headers);
+    request.key = key.0;
+    answer(dialect, state.engine.count_tokens(request).await)
 }
 
 /// `POST /v1beta/models/{model}:{method}`.
 async fn gemini_call(
     State(state): State<AppState>,
+    Extension(key): Extension<Key>,
     Path(call): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -162,6 +220,7 @@ async fn gemini_call(
         stream,
         sse,
         headers,
+        key: key.0,
     };
     let result = if method == "countTokens" {
         state.engine.count_tokens(request).await
@@ -180,8 +239,23 @@ fn list_shape(headers: &HeaderMap) -> ListShape {
     }
 }
 
-async fn models_list(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let models = state.engine.models();
+/// The models a key may use (all of them without one).
+fn listed(state: &AppState, key: &Key) -> Vec<subgate_engine::ModelInfo> {
+    let mut models = state.engine.models();
+    if let Some(key) = &key.0 {
+        models.retain(|model| {
+            key.scopes.allows_model(&model.id) && key.scopes.allows_provider(&model.provider)
+        });
+    }
+    models
+}
+
+async fn models_list(
+    State(state): State<AppState>,
+    Extension(key): Extension<Key>,
+    headers: HeaderMap,
+) -> Response {
+    let models = listed(&state, &key);
     respond::json(models::list(
         list_shape(&headers),
         models
@@ -204,8 +278,8 @@ async fn model_get(
     one_model(&state, dialect, shape, &id)
 }
 
-async fn gemini_models(State(state): State<AppState>) -> Response {
-    let models = state.engine.models();
+async fn gemini_models(State(state): State<AppState>, Extension(key): Extension<Key>) -> Response {
+    let models = listed(&state, &key);
     respond::json(models::list(
         ListShape::Gemini,
         models

@@ -24,6 +24,15 @@ pub enum ServeError {
     /// The engine (store, providers) could not start.
     #[error(transparent)]
     Engine(#[from] StartError),
+    /// A network address without client keys: anyone who reaches it could
+    /// spend the accounts.
+    #[error(
+        "refusing to serve {address} without client keys: anyone who can reach it could use every account. Create a key (`subgate keys create --name NAME`; keys are required from then on), or set `server.require_keys = true`, or listen on 127.0.0.1"
+    )]
+    Open {
+        /// The address.
+        address: SocketAddr,
+    },
     /// The address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -57,6 +66,10 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         .local_addr()
         .map_err(|source| ServeError::Bind { address, source })?;
     let engine = Engine::start(config).await?;
+    if !address.ip().is_loopback() && !engine.keys_required() {
+        engine.shutdown().await;
+        return Err(ServeError::Open { address });
+    }
 
     let app = router(engine.clone(), config.server.max_body_bytes);
     let stop_accepting = CancellationToken::new();

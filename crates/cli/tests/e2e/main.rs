@@ -16,6 +16,7 @@ mod codex;
 mod copilot;
 mod errors;
 mod gemini_cli;
+mod keys;
 mod kiro;
 mod matrix;
 mod passthrough;

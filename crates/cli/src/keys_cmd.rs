@@ -1,0 +1,174 @@
+//! `subgate keys create | list | show | revoke | rotate`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use subgate_engine::{IssuedKey, KeyInfo, KeyScopes, NewKey};
+
+use crate::accounts_cmd::{now_millis, timestamp};
+use crate::args::KeysCommand;
+use crate::models_cmd::{with_engine, write_json, write_table};
+
+pub(crate) fn run(config_file: Option<PathBuf>, command: &KeysCommand) -> Result<()> {
+    match command {
+        KeysCommand::Create {
+            name,
+            models,
+            providers,
+            accounts,
+            expires,
+            json,
+        } => {
+            let expires_at = expires.map(|span| {
+                now_millis().saturating_add(i64::try_from(span.as_millis()).unwrap_or(i64::MAX))
+            });
+            let new = NewKey {
+                name: name.clone(),
+                scopes: KeyScopes {
+                    models: models.clone(),
+                    providers: providers.clone(),
+                    accounts: accounts.clone(),
+                },
+                expires_at,
+                ..NewKey::default()
+            };
+            let issued = with_engine(config_file, async |engine| {
+                Ok(engine.create_key(new).await?)
+            })?;
+            print_issued(&issued, *json, "made")
+        }
+        KeysCommand::List { json } => list(config_file, *json),
+        KeysCommand::Show { name, json } => {
+            let key = with_engine(config_file, async |engine| Ok(engine.key(name).await?))?;
+            let mut out = std::io::stdout().lock();
+            if *json {
+                return write_json(&mut out, &key);
+            }
+            write_lines(&mut out, &key)
+        }
+        KeysCommand::Revoke { name } => {
+            let key = with_engine(config_file, async |engine| {
+                Ok(engine.revoke_key(name).await?)
+            })?;
+            writeln!(
+                std::io::stdout().lock(),
+                "Revoked key `{}` ({}…).",
+                key.name,
+                key.prefix
+            )
+            .context("writing to stdout")
+        }
+        KeysCommand::Rotate { name, json } => {
+            let issued = with_engine(config_file, async |engine| {
+                Ok(engine.rotate_key(name).await?)
+            })?;
+            print_issued(&issued, *json, "rotated; the old secret no longer works")
+        }
+    }
+}
+
+fn print_issued(issued: &IssuedKey, json: bool, what: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        let mut value = serde_json::to_value(&issued.key).context("writing the key")?;
+        value["secret"] = serde_json::Value::from(issued.secret.clone());
+        return write_json(&mut out, &value);
+    }
+    writeln!(
+        out,
+        "Key `{}` {what}. Its secret, shown only now:\n\n  {}\n",
+        issued.key.name, issued.secret
+    )
+    .context("writing to stdout")
+}
+
+fn list(config_file: Option<PathBuf>, json: bool) -> Result<()> {
+    let keys = with_engine(config_file, async |engine| Ok(engine.keys().await?))?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        return write_json(&mut out, &keys);
+    }
+    if keys.is_empty() {
+        return writeln!(
+            out,
+            "no keys yet: `subgate keys create --name NAME` makes one (client requests need a key from then on)"
+        )
+        .context("writing to stdout");
+    }
+    let rows: Vec<[String; 6]> = keys
+        .iter()
+        .map(|key| {
+            [
+                key.name.clone(),
+                format!("{}…", key.prefix),
+                key.state.to_owned(),
+                scope_text(&key.scopes),
+                key.expires_at.map_or_else(|| "-".to_owned(), timestamp),
+                key.last_used_at.map_or_else(|| "-".to_owned(), timestamp),
+            ]
+        })
+        .collect();
+    let rows: Vec<[&str; 6]> = rows
+        .iter()
+        .map(|row| row.each_ref().map(String::as_str))
+        .collect();
+    write_table(
+        &mut out,
+        ["NAME", "KEY", "STATE", "SCOPES", "EXPIRES", "LAST USED"],
+        &rows,
+    )
+}
+
+/// `models=claude-* providers=kiro`, or `all`.
+fn scope_text(scopes: &KeyScopes) -> String {
+    let parts: Vec<String> = [
+        ("models", &scopes.models),
+        ("providers", &scopes.providers),
+        ("accounts", &scopes.accounts),
+    ]
+    .into_iter()
+    .filter(|(_, list)| !list.is_empty())
+    .map(|(what, list)| format!("{what}={}", list.join(",")))
+    .collect();
+    if parts.is_empty() {
+        "all".to_owned()
+    } else {
+        parts.join(" ")
+    }
+}
+
+fn write_lines(out: &mut impl Write, key: &KeyInfo) -> Result<()> {
+    let when = |at: Option<i64>| at.map_or_else(|| "-".to_owned(), timestamp);
+    let lines = [
+        ("name", key.name.clone()),
+        ("id", key.id.clone()),
+        ("key", format!("{}…", key.prefix)),
+        ("state", key.state.to_owned()),
+        ("scopes", scope_text(&key.scopes)),
+        ("created", timestamp(key.created_at)),
+        ("expires", when(key.expires_at)),
+        ("revoked", when(key.revoked_at)),
+        ("last used", when(key.last_used_at)),
+    ];
+    for (label, value) in lines {
+        writeln!(out, "{label}: {value}").context("writing to stdout")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_read_as_one_line() {
+        assert_eq!(scope_text(&KeyScopes::default()), "all");
+        let scopes = KeyScopes {
+            models: vec!["claude-*".to_owned(), "gpt-5".to_owned()],
+            providers: Vec::new(),
+            accounts: vec!["work".to_owned()],
+        };
+        assert_eq!(scope_text(&scopes), "models=claude-*,gpt-5 accounts=work");
+    }
+}

@@ -1,0 +1,354 @@
+//! Client keys end to end: open on loopback until a key exists, then
+//! required in each way clients send one and refused in each client's
+//! dialect; model, provider and account scopes; expiry; revocation at once
+//! (and from another process within the sync interval); the CLI's
+//! commands; and a network address refused without keys.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use subgate_engine::{KeyScopes, NewKey};
+use subgate_testkit::mock::MockUpstream;
+use subgate_testkit::{TestGateway, http_client};
+
+use crate::process::run;
+use crate::subscriptions::cli_env;
+
+/// Two OpenAI-compatible entries, `one` (models `small`, `large`; accounts
+/// `one#1` and `one#2`) and `two` (model `other`).
+async fn gateway(mock: &MockUpstream) -> TestGateway {
+    let config = format!(
+        "[[providers]]\nkind = \"openai-compatible\"\nname = \"one\"\nbase_url = \"{url}\"\napi_keys = [\"k1\", \"k2\"]\nmodels = [\"small\", \"large\"]\n\
+         [[providers]]\nkind = \"openai-compatible\"\nname = \"two\"\nbase_url = \"{url}\"\nmodels = [\"other\"]\n",
+        url = mock.url()
+    );
+    TestGateway::start(&config).await
+}
+
+/// Posts a chat request for `model` with `headers`; the status and body.
+async fn chat(
+    gateway: &TestGateway,
+    model: &str,
+    headers: &[(&str, &str)],
+    query: &str,
+) -> (u16, Value) {
+    let mut request = http_client()
+        .post(gateway.url(&format!("/v1/chat/completions{query}")))
+        .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn make(
+    gateway: &TestGateway,
+    name: &str,
+    scopes: KeyScopes,
+    expires_at: Option<i64>,
+) -> String {
+    gateway
+        .engine()
+        .create_key(NewKey {
+            name: name.to_owned(),
+            scopes,
+            expires_at,
+            ..NewKey::default()
+        })
+        .await
+        .unwrap()
+        .secret
+}
+
+#[tokio::test]
+async fn keys_are_required_once_one_exists_and_read_every_way_clients_send_them() {
+    let mock = MockUpstream::openai().await;
+    let gateway = gateway(&mock).await;
+    // Open on loopback while no key exists; a foreign key is ignored.
+    assert_eq!(chat(&gateway, "small", &[], "").await.0, 200);
+    let foreign = [("authorization", "Bearer sk-whatever")];
+    assert_eq!(chat(&gateway, "small", &foreign, "").await.0, 200);
+
+    let secret = make(&gateway, "alice", KeyScopes::default(), None).await;
+    assert!(secret.starts_with("sg-"));
+    let (status, body) = chat(&gateway, "small", &[], "").await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("client key")
+    );
+    assert_eq!(chat(&gateway, "small", &foreign, "").await.0, 401);
+
+    let bearer = format!("Bearer {secret}");
+    for headers in [
+        vec![("authorization", bearer.as_str())],
+        vec![("x-api-key", secret.as_str())],
+        vec![("x-goog-api-key", secret.as_str())],
+    ] {
+        assert_eq!(
+            chat(&gateway, "small", &headers, "").await.0,
+            200,
+            "{headers:?}"
+        );
+    }
+    assert_eq!(
+        chat(&gateway, "small", &[], &format!("?key={secret}"))
+            .await
+            .0,
+        200
+    );
+
+    // Each dialect refuses in its own shape.
+    let anthropic = http_client()
+        .post(gateway.url("/v1/messages"))
+        .json(&json!({"model": "small", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anthropic.status(), 401);
+    let body: Value = anthropic.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "authentication_error", "{body}");
+    let gemini = http_client()
+        .post(gateway.url("/v1beta/models/small:generateContent"))
+        .json(&json!({"contents": [{"parts": [{"text": "hi"}]}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gemini.status(), 401);
+    let body: Value = gemini.json().await.unwrap();
+    assert_eq!(body["error"]["status"], "UNAUTHENTICATED", "{body}");
+    // Health stays open.
+    let health = http_client()
+        .get(gateway.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test]
+async fn scopes_limit_models_providers_and_accounts() {
+    let mock = MockUpstream::openai().await;
+    let gateway = gateway(&mock).await;
+    let models_only = make(
+        &gateway,
+        "small-only",
+        KeyScopes {
+            models: vec!["sm*".to_owned()],
+            ..KeyScopes::default()
+        },
+        None,
+    )
+    .await;
+    let auth = format!("Bearer {models_only}");
+    let headers = [("authorization", auth.as_str())];
+    let (status, body) = chat(&gateway, "small", &headers, "").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = chat(&gateway, "large", &headers, "").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("small-only")
+    );
+    // The listing shows what the key may use.
+    let listed: Value = http_client()
+        .get(gateway.url("/v1/models"))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|model| model["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["small"]);
+
+    let provider = make(
+        &gateway,
+        "two-only",
+        KeyScopes {
+            providers: vec!["two".to_owned()],
+            ..KeyScopes::default()
+        },
+        None,
+    )
+    .await;
+    let auth = format!("Bearer {provider}");
+    let headers = [("authorization", auth.as_str())];
+    assert_eq!(chat(&gateway, "other", &headers, "").await.0, 200);
+    assert_eq!(chat(&gateway, "small", &headers, "").await.0, 403);
+
+    let account = make(
+        &gateway,
+        "second-account",
+        KeyScopes {
+            accounts: vec!["one#2".to_owned()],
+            ..KeyScopes::default()
+        },
+        None,
+    )
+    .await;
+    let auth = format!("Bearer {account}");
+    let headers = [("authorization", auth.as_str())];
+    for _ in 0..3 {
+        let response = http_client()
+            .post(gateway.url("/v1/chat/completions"))
+            .header("authorization", &auth)
+            .json(&json!({"model": "small", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-subgate-account"], "one#2");
+    }
+    assert_eq!(chat(&gateway, "other", &headers, "").await.0, 403);
+}
+
+#[tokio::test]
+async fn expired_and_revoked_keys_stop_at_once() {
+    let mock = MockUpstream::openai().await;
+    let gateway = gateway(&mock).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let soon = i64::try_from(now).unwrap() + 300;
+    let short = make(&gateway, "short", KeyScopes::default(), Some(soon)).await;
+    let auth = format!("Bearer {short}");
+    assert_eq!(
+        chat(&gateway, "small", &[("authorization", &auth)], "")
+            .await
+            .0,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (status, body) = chat(&gateway, "small", &[("authorization", &auth)], "").await;
+    assert_eq!(status, 401);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired"),
+        "{body}"
+    );
+
+    let doomed = make(&gateway, "doomed", KeyScopes::default(), None).await;
+    let auth = format!("Bearer {doomed}");
+    assert_eq!(
+        chat(&gateway, "small", &[("authorization", &auth)], "")
+            .await
+            .0,
+        200
+    );
+    let revoked = gateway.engine().revoke_key("doomed").await.unwrap();
+    assert_eq!(revoked.state, "revoked");
+    assert_eq!(
+        chat(&gateway, "small", &[("authorization", &auth)], "")
+            .await
+            .0,
+        401
+    );
+}
+
+/// `subgate ARGS --config …` against the gateway's config and data.
+async fn subgate(gateway: &TestGateway, home: &Path, args: &[&str]) -> (bool, String, String) {
+    let (config, data) = cli_env(gateway);
+    let mut args = args.to_vec();
+    args.extend(["--config", config.to_str().unwrap()]);
+    let (status, out, err) = run(home, &args, &[("SUBGATE_DATA_DIR", &data)]).await;
+    (status.success(), out, err)
+}
+
+#[tokio::test]
+async fn the_cli_makes_lists_rotates_and_revokes_keys_a_running_gateway_obeys() {
+    let mock = MockUpstream::openai().await;
+    let gateway = gateway(&mock).await;
+    let home = tempfile::tempdir().unwrap();
+    let (ok, out, err) = subgate(
+        &gateway,
+        home.path(),
+        &[
+            "keys",
+            "create",
+            "--name",
+            "bob",
+            "--models",
+            "small,lar*",
+            "--expires",
+            "30d",
+            "--json",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}{err}");
+    let created: Value = serde_json::from_str(&out).unwrap();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    assert_eq!(created["scopes"]["models"], json!(["small", "lar*"]));
+    assert!(created["expires_at"].is_number());
+    // The running gateway reads the new key from the store.
+    let auth = format!("Bearer {secret}");
+    eventually(&gateway, "large", &auth, 200).await;
+
+    let (ok, out, _) = subgate(&gateway, home.path(), &["keys", "list"]).await;
+    assert!(ok);
+    assert!(out.contains("bob") && out.contains("active"), "{out}");
+    assert!(!out.contains(&secret), "a secret in the listing: {out}");
+
+    let (ok, out, err) = subgate(&gateway, home.path(), &["keys", "rotate", "bob", "--json"]).await;
+    assert!(ok, "{out}{err}");
+    let rotated: Value = serde_json::from_str(&out).unwrap();
+    let fresh = format!("Bearer {}", rotated["secret"].as_str().unwrap());
+    eventually(&gateway, "small", &auth, 401).await;
+    eventually(&gateway, "small", &fresh, 200).await;
+
+    let (ok, out, err) = subgate(&gateway, home.path(), &["keys", "revoke", "bob"]).await;
+    assert!(ok, "{out}{err}");
+    eventually(&gateway, "small", &fresh, 401).await;
+    let (ok, out, _) = subgate(&gateway, home.path(), &["keys", "show", "bob"]).await;
+    assert!(ok);
+    assert!(out.contains("state: revoked"), "{out}");
+}
+
+/// Retries a chat request for `model` with `auth` until it answers
+/// `status`, for up to 5 s (the gateway reads keys from the store every
+/// 2 s).
+async fn eventually(gateway: &TestGateway, model: &str, auth: &str, status: u16) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (got, body) = chat(gateway, model, &[("authorization", auth)], "").await;
+        if got == status {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still {got}, not {status}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_network_address_without_keys_is_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let (status, out, err) = run(
+        home.path(),
+        &["serve", "--host", "0.0.0.0", "--port", "0"],
+        &[("SUBGATE_DATA_DIR", data.to_str().unwrap())],
+    )
+    .await;
+    assert!(!status.success(), "{out}{err}");
+    assert!(err.contains("without client keys"), "{err}");
+}
