@@ -61,7 +61,8 @@ pub(crate) enum Command {
     /// `server.require_keys = false`), sent as `Authorization: Bearer`,
     /// `x-api-key`, `x-goog-api-key` or `?key=`. Without keys the gateway
     /// serves only a loopback address. A key may be limited to model
-    /// globs, providers and accounts; a revoked or expired key stops
+    /// globs, providers and accounts, and to requests and tokens per
+    /// minute and requests in flight; a revoked or expired key stops
     /// working at once (within 2 seconds for a gateway running elsewhere).
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -210,6 +211,16 @@ pub(crate) enum KeysCommand {
         /// How long it works, e.g. `30d` [default: until revoked].
         #[arg(long, value_name = "DURATION", value_parser = subgate_config::parse_duration)]
         expires: Option<std::time::Duration>,
+        /// Most requests per minute [default: no limit].
+        #[arg(long, value_name = "N")]
+        rpm: Option<u32>,
+        /// Most tokens (input and output) per minute; a request is refused
+        /// while the last minute's total is at the limit [default: no limit].
+        #[arg(long, value_name = "N")]
+        tpm: Option<u64>,
+        /// Most requests in flight at once [default: no limit].
+        #[arg(long, value_name = "N")]
+        concurrency: Option<u32>,
         /// Print a JSON object instead.
         #[arg(long)]
         json: bool,

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use subgate_engine::{IssuedKey, KeyInfo, KeyScopes, NewKey};
+use subgate_engine::{IssuedKey, KeyInfo, KeyLimits, KeyScopes, NewKey};
 
 use crate::accounts_cmd::{now_millis, timestamp};
 use crate::args::KeysCommand;
@@ -18,6 +18,9 @@ pub(crate) fn run(config_file: Option<PathBuf>, command: &KeysCommand) -> Result
             providers,
             accounts,
             expires,
+            rpm,
+            tpm,
+            concurrency,
             json,
         } => {
             let expires_at = expires.map(|span| {
@@ -30,8 +33,13 @@ pub(crate) fn run(config_file: Option<PathBuf>, command: &KeysCommand) -> Result
                     providers: providers.clone(),
                     accounts: accounts.clone(),
                 },
+                limits: KeyLimits {
+                    rpm: *rpm,
+                    tpm: *tpm,
+                    concurrency: *concurrency,
+                    ..KeyLimits::default()
+                },
                 expires_at,
-                ..NewKey::default()
             };
             let issued = with_engine(config_file, async |engine| {
                 Ok(engine.create_key(new).await?)
@@ -138,6 +146,23 @@ fn scope_text(scopes: &KeyScopes) -> String {
     }
 }
 
+/// `rpm=60 concurrency=2`, or `none`.
+fn limit_text(limits: &KeyLimits) -> String {
+    let parts: Vec<String> = [
+        ("rpm", limits.rpm.map(u64::from)),
+        ("tpm", limits.tpm),
+        ("concurrency", limits.concurrency.map(u64::from)),
+    ]
+    .into_iter()
+    .filter_map(|(what, value)| Some(format!("{what}={}", value?)))
+    .collect();
+    if parts.is_empty() {
+        "none".to_owned()
+    } else {
+        parts.join(" ")
+    }
+}
+
 fn write_lines(out: &mut impl Write, key: &KeyInfo) -> Result<()> {
     let when = |at: Option<i64>| at.map_or_else(|| "-".to_owned(), timestamp);
     let lines = [
@@ -146,6 +171,7 @@ fn write_lines(out: &mut impl Write, key: &KeyInfo) -> Result<()> {
         ("key", format!("{}…", key.prefix)),
         ("state", key.state.to_owned()),
         ("scopes", scope_text(&key.scopes)),
+        ("limits", limit_text(&key.limits)),
         ("created", timestamp(key.created_at)),
         ("expires", when(key.expires_at)),
         ("revoked", when(key.revoked_at)),
@@ -170,5 +196,12 @@ mod tests {
             accounts: vec!["work".to_owned()],
         };
         assert_eq!(scope_text(&scopes), "models=claude-*,gpt-5 accounts=work");
+        let limits = KeyLimits {
+            rpm: Some(60),
+            concurrency: Some(2),
+            ..KeyLimits::default()
+        };
+        assert_eq!(limit_text(&limits), "rpm=60 concurrency=2");
+        assert_eq!(limit_text(&KeyLimits::default()), "none");
     }
 }

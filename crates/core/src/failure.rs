@@ -15,6 +15,8 @@ pub enum FailureClass {
     Unauthorized,
     /// The client's key does not allow what was asked.
     Forbidden,
+    /// The client's key reached one of its limits.
+    KeyLimited,
     /// No configured provider serves the requested model.
     UnknownModel,
     /// The upstream rejected our credential.
@@ -44,6 +46,7 @@ impl FailureClass {
             Self::BadRequest => "bad_request",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
+            Self::KeyLimited => "key_limited",
             Self::UnknownModel => "unknown_model",
             Self::UpstreamAuth => "upstream_auth",
             Self::UpstreamRateLimited => "upstream_rate_limited",

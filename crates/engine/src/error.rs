@@ -105,6 +105,18 @@ impl GatewayError {
         )
     }
 
+    /// The client's key reached a limit; it may try again after `wait`.
+    pub(crate) fn key_limited(message: String, wait: Duration) -> Self {
+        let mut error = Self::new(
+            ErrorKind::RateLimited,
+            StatusCode::TOO_MANY_REQUESTS,
+            FailureClass::KeyLimited,
+            message,
+        );
+        error.retry_after = Some(wait);
+        error
+    }
+
     /// A request the dialect's reader refused.
     pub fn invalid(invalid: subgate_protocol::canonical::Invalid) -> Self {
         Self::bad_request(invalid.message, invalid.param)

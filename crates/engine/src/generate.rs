@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use crate::catalog::Target;
 use crate::clock::now_millis;
 use crate::credentials::{self, Need};
-use crate::pool::{Lease, Order, Pool};
+use crate::pool::{Order, Pool};
 use crate::usage::Meter;
 use crate::{ClientKey, ClientRequest, Engine, GatewayError, Inner, Reply, ReplyBody};
 
@@ -126,8 +126,11 @@ impl Engine {
         let head = BodyHead::parse(request.dialect, &request.body, request.line())
             .map_err(GatewayError::invalid)?;
         let key = request.key.as_deref();
-        meter.request(&head.model, head.stream, key.map(|key| key.id.as_str()));
+        meter.request(&head.model, head.stream, key);
         let targets = self.scoped_targets(key, &head.model).await?;
+        // Admitted under the key's limits once it is known to be allowed;
+        // the slot is held until the answer is over.
+        let slot = key.map(|key| key.admit(now_millis())).transpose()?;
         // Affinity only matters where there is a choice of account.
         let choice = targets
             .iter()
@@ -194,7 +197,7 @@ impl Engine {
                         if let Some(key) = conversation {
                             inner.affinity.bind(key, target.provider, lease.account);
                         }
-                        return Ok(reply.holding(lease));
+                        return Ok(reply.holding((lease, slot)));
                     }
                     Err(error) => {
                         if self.fail_over(target, lease.account, error, &mut attempts)? {
@@ -407,14 +410,15 @@ fn set_header(headers: &mut HeaderMap, name: HeaderName, value: &str) {
 }
 
 impl Reply {
-    /// Keeps the account's lease until the reply's stream ends.
-    fn holding(self, lease: Lease) -> Self {
+    /// Keeps `held` (an account's lease, a key's slot) until the reply's
+    /// stream ends.
+    pub(crate) fn holding<T: Send + 'static>(self, held: T) -> Self {
         match self.body {
             ReplyBody::Full(_) => self,
             ReplyBody::Stream(stream) => Self {
-                body: ReplyBody::Stream(Box::pin(Leased {
+                body: ReplyBody::Stream(Box::pin(Holding {
                     stream,
-                    _lease: lease,
+                    _held: held,
                 })),
                 ..self
             },
@@ -422,13 +426,15 @@ impl Reply {
     }
 }
 
-/// A reply stream that holds its account's lease.
-struct Leased {
+/// A reply stream that holds something until it ends.
+struct Holding<T> {
     stream: Pin<Box<dyn Stream<Item = Bytes> + Send>>,
-    _lease: Lease,
+    _held: T,
 }
 
-impl Stream for Leased {
+impl<T> Unpin for Holding<T> {}
+
+impl<T> Stream for Holding<T> {
     type Item = Bytes;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {

@@ -6,12 +6,14 @@
 //! replica, stops working within that time; one revoked through this
 //! engine stops at once).
 //!
-//! Limits and budgets are stored with the key; enforcing them is not built
-//! yet.
+//! Requests per minute, tokens per minute and requests in flight are
+//! enforced per key in this process ([`KeyMeter`]; with several replicas
+//! each counts its own). Budgets are stored with the key; enforcing them
+//! is not built yet.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use http::HeaderMap;
@@ -153,8 +155,122 @@ pub struct ClientKey {
     pub name: String,
     /// What it may reach.
     pub scopes: KeyScopes,
+    limits: KeyLimits,
     expires_at: Option<i64>,
     hash: [u8; 32],
+    meter: Arc<KeyMeter>,
+}
+
+/// What one key has used lately: requests in flight, and the requests and
+/// tokens of the last minute. Kept by key id, so it outlives the book's
+/// reloads.
+#[derive(Debug, Default)]
+pub(crate) struct KeyMeter {
+    in_flight: AtomicU32,
+    /// `(when, requests, tokens)` in the last minute, oldest first.
+    minute: Mutex<VecDeque<(i64, u32, u64)>>,
+}
+
+/// The window requests and tokens are counted in.
+const MINUTE_MS: i64 = 60_000;
+
+impl KeyMeter {
+    /// Notes the tokens a finished request used.
+    pub(crate) fn add_tokens(&self, now: i64, tokens: u64) {
+        if tokens > 0 {
+            self.window(now).push_back((now, 0, tokens));
+        }
+    }
+
+    /// The last minute's entries, older ones dropped.
+    fn window(&self, now: i64) -> std::sync::MutexGuard<'_, VecDeque<(i64, u32, u64)>> {
+        let mut minute = self.minute.lock().unwrap_or_else(PoisonError::into_inner);
+        while minute
+            .front()
+            .is_some_and(|&(at, _, _)| at <= now - MINUTE_MS)
+        {
+            minute.pop_front();
+        }
+        minute
+    }
+}
+
+/// A request admitted under its key's limits: its slot in flight, given
+/// back when dropped (when the answer, streamed or not, is over).
+#[derive(Debug)]
+pub(crate) struct KeySlot(Arc<KeyMeter>);
+
+impl Drop for KeySlot {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl ClientKey {
+    /// The meter its usage is counted on.
+    pub(crate) fn meter(&self) -> &Arc<KeyMeter> {
+        &self.meter
+    }
+
+    /// Admits one request under the key's limits, or says which limit it
+    /// hit and when to try again (429).
+    pub(crate) fn admit(&self, now: i64) -> Result<KeySlot, GatewayError> {
+        let limits = &self.limits;
+        let meter = &self.meter;
+        if let Some(most) = limits.concurrency {
+            let previous = meter.in_flight.fetch_add(1, Ordering::AcqRel);
+            if previous >= most {
+                meter.in_flight.fetch_sub(1, Ordering::AcqRel);
+                return Err(GatewayError::key_limited(
+                    format!(
+                        "the client key `{}` has {previous} requests in flight, its limit; wait for one to finish",
+                        self.name
+                    ),
+                    Duration::from_secs(1),
+                ));
+            }
+        } else {
+            meter.in_flight.fetch_add(1, Ordering::AcqRel);
+        }
+        let slot = KeySlot(meter.clone());
+        let mut minute = meter.window(now);
+        // When the oldest entry leaves the window.
+        let refill = |minute: &VecDeque<(i64, u32, u64)>, kind: fn(&(i64, u32, u64)) -> bool| {
+            let oldest = minute.iter().find(|entry| kind(entry)).map_or(now, |e| e.0);
+            Duration::from_millis(u64::try_from(oldest + MINUTE_MS - now).unwrap_or(0).max(1))
+        };
+        if let Some(most) = limits.rpm {
+            let requests: u32 = minute.iter().map(|&(_, requests, _)| requests).sum();
+            if requests >= most {
+                let wait = refill(&minute, |entry| entry.1 > 0);
+                return Err(GatewayError::key_limited(
+                    format!(
+                        "the client key `{}` made {requests} requests in the last minute, its limit of {most} per minute; try again in {}s",
+                        self.name,
+                        wait.as_secs().max(1)
+                    ),
+                    wait,
+                ));
+            }
+        }
+        if let Some(most) = limits.tpm {
+            let tokens: u64 = minute.iter().map(|&(_, _, tokens)| tokens).sum();
+            if tokens >= most {
+                let wait = refill(&minute, |entry| entry.2 > 0);
+                return Err(GatewayError::key_limited(
+                    format!(
+                        "the client key `{}` used {tokens} tokens in the last minute, its limit of {most} per minute; try again in {}s",
+                        self.name,
+                        wait.as_secs().max(1)
+                    ),
+                    wait,
+                ));
+            }
+        }
+        minute.push_back((now, 1, 0));
+        drop(minute);
+        Ok(slot)
+    }
 }
 
 /// Why a key command failed.
@@ -184,6 +300,8 @@ pub(crate) struct KeyBook {
     /// Whether any key was ever made: from then on keys are required
     /// (unless the config says otherwise).
     any: AtomicBool,
+    /// Each key's meter, by id.
+    meters: Mutex<HashMap<String, Arc<KeyMeter>>>,
     /// Held while the book and the store change together (a key made or
     /// revoked here) and while the book is read again from the store, so a
     /// read that started before a change cannot undo it.
@@ -200,13 +318,23 @@ impl KeyBook {
             .iter()
             .filter(|row| row.revoked_at.is_none() && row.expires_at.is_none_or(|at| at > now))
             .filter_map(|row| {
-                let key = in_force(row)?;
+                let key = in_force(row, self.meter(&row.id))?;
                 Some((key.hash, Arc::new(key)))
             })
             .collect();
         *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
         self.any.store(!rows.is_empty(), Ordering::Release);
         Ok(())
+    }
+
+    /// The meter of the key `id`, made on first use.
+    fn meter(&self, id: &str) -> Arc<KeyMeter> {
+        self.meters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(id.to_owned())
+            .or_default()
+            .clone()
     }
 
     fn insert(&self, key: ClientKey) {
@@ -238,7 +366,7 @@ impl KeyBook {
 }
 
 /// A stored row as a key in force, if its hash reads.
-fn in_force(row: &ClientKeyRow) -> Option<ClientKey> {
+fn in_force(row: &ClientKeyRow, meter: Arc<KeyMeter>) -> Option<ClientKey> {
     let mut hash = [0u8; 32];
     if row.hash.len() != 64 {
         return None;
@@ -250,8 +378,10 @@ fn in_force(row: &ClientKeyRow) -> Option<ClientKey> {
         id: row.id.clone(),
         name: row.name.clone(),
         scopes: serde_json::from_str(&row.scopes).unwrap_or_default(),
+        limits: serde_json::from_str(&row.limits).unwrap_or_default(),
         expires_at: row.expires_at,
         hash,
+        meter,
     })
 }
 
@@ -422,9 +552,11 @@ impl Engine {
             })
             .await?;
         self.inner.keys.insert(ClientKey {
+            meter: self.inner.keys.meter(&id),
             id: id.clone(),
             name: new.name.clone(),
             scopes: new.scopes.clone(),
+            limits: new.limits.clone(),
             expires_at: new.expires_at,
             hash: secret.hash,
         });

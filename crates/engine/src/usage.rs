@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_millis;
+use crate::keys::{ClientKey, KeyMeter};
 
 /// Most records stored in one batch.
 const BATCH: usize = 512;
@@ -69,6 +70,8 @@ pub(crate) struct Meter {
     sink: UsageSink,
     row: Option<UsageRow>,
     started: Instant,
+    /// The meter of the client key the request came with.
+    key: Option<Arc<KeyMeter>>,
 }
 
 impl Meter {
@@ -83,6 +86,7 @@ impl Meter {
                 ..UsageRow::default()
             }),
             started: Instant::now(),
+            key: None,
         }
     }
 
@@ -93,16 +97,19 @@ impl Meter {
             sink: self.sink.clone(),
             row: self.row.take(),
             started: self.started,
+            key: self.key.take(),
         }
     }
 
-    /// Notes what the client asked for, and with which key.
-    pub(crate) fn request(&mut self, model: &str, stream: bool, key: Option<&str>) {
+    /// Notes what the client asked for, and with which key (whose meter
+    /// then counts the request's tokens).
+    pub(crate) fn request(&mut self, model: &str, stream: bool, key: Option<&ClientKey>) {
         if let Some(row) = &mut self.row {
             model.clone_into(&mut row.model);
             row.stream = stream;
-            row.client_key_id = key.map(str::to_owned);
+            row.client_key_id = key.map(|key| key.id.clone());
         }
+        self.key = key.map(|key| key.meter().clone());
     }
 
     /// Notes where the request went.
@@ -153,6 +160,12 @@ impl Meter {
         row.cache_read_tokens = tokens(usage.cache_read_tokens);
         row.cache_write_tokens = tokens(usage.cache_write_tokens);
         row.reasoning_tokens = tokens(usage.reasoning_tokens);
+        if let Some(key) = &self.key {
+            key.add_tokens(
+                now_millis(),
+                usage.input_tokens.saturating_add(usage.output_tokens),
+            );
+        }
         log_finished(&row);
         if self.sink.records.send(row).is_err() {
             tracing::error!("Usage record lost: the usage writer has stopped.");

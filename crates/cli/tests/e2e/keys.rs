@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use subgate_engine::{KeyScopes, NewKey};
-use subgate_testkit::mock::MockUpstream;
+use subgate_engine::{KeyLimits, KeyScopes, NewKey};
+use subgate_testkit::mock::{MockUpstream, Scenario};
 use subgate_testkit::{TestGateway, http_client};
 
 use crate::process::run;
@@ -351,4 +351,139 @@ async fn a_network_address_without_keys_is_refused() {
     .await;
     assert!(!status.success(), "{out}{err}");
     assert!(err.contains("without client keys"), "{err}");
+}
+
+async fn make_limited(gateway: &TestGateway, name: &str, limits: KeyLimits) -> String {
+    let issued = gateway
+        .engine()
+        .create_key(NewKey {
+            name: name.to_owned(),
+            limits,
+            ..NewKey::default()
+        })
+        .await
+        .unwrap();
+    format!("Bearer {}", issued.secret)
+}
+
+#[tokio::test]
+async fn requests_per_minute_and_tokens_per_minute_are_enforced_with_a_wait() {
+    let mock = MockUpstream::openai().await;
+    let gateway = gateway(&mock).await;
+    let rpm = make_limited(
+        &gateway,
+        "two-a-minute",
+        KeyLimits {
+            rpm: Some(2),
+            ..KeyLimits::default()
+        },
+    )
+    .await;
+    for _ in 0..2 {
+        assert_eq!(
+            chat(&gateway, "small", &[("authorization", &rpm)], "")
+                .await
+                .0,
+            200
+        );
+    }
+    let refused = http_client()
+        .post(gateway.url("/v1/chat/completions"))
+        .header("authorization", &rpm)
+        .json(&json!({"model": "small", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((55..=60).contains(&wait), "retry-after {wait}");
+    let body: Value = refused.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("limit of 2 per minute"), "{message}");
+
+    // A tokens-per-minute limit counts what answers used: the mock's
+    // answer is over 5 tokens, so the next request waits.
+    let tpm = make_limited(
+        &gateway,
+        "few-tokens",
+        KeyLimits {
+            tpm: Some(5),
+            ..KeyLimits::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        chat(&gateway, "small", &[("authorization", &tpm)], "")
+            .await
+            .0,
+        200
+    );
+    let (status, body) = chat(&gateway, "small", &[("authorization", &tpm)], "").await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tokens"),
+        "{body}"
+    );
+    // Other keys are not affected.
+    let free = make_limited(&gateway, "free", KeyLimits::default()).await;
+    assert_eq!(
+        chat(&gateway, "small", &[("authorization", &free)], "")
+            .await
+            .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_concurrency_limit_holds_while_a_stream_is_open() {
+    let mock = MockUpstream::openai().await;
+    let gateway = gateway(&mock).await;
+    let one = make_limited(
+        &gateway,
+        "one-at-a-time",
+        KeyLimits {
+            concurrency: Some(1),
+            ..KeyLimits::default()
+        },
+    )
+    .await;
+    mock.enqueue(
+        Scenario::reply("slow and steady wins")
+            .pieces(4)
+            .chunk_delay(Duration::from_millis(300)),
+    );
+    let stream = http_client()
+        .post(gateway.url("/v1/chat/completions"))
+        .header("authorization", &one)
+        .json(&json!({"model": "small", "stream": true,
+            "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let (status, body) = chat(&gateway, "small", &[("authorization", &one)], "").await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("in flight"),
+        "{body}"
+    );
+    // The stream ends; the slot is free again.
+    let text = stream.text().await.unwrap();
+    assert!(text.contains("[DONE]"), "{text}");
+    assert_eq!(
+        chat(&gateway, "small", &[("authorization", &one)], "")
+            .await
+            .0,
+        200
+    );
 }
