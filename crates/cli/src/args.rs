@@ -66,6 +66,12 @@ pub(crate) enum Command {
     /// working at once (within 2 seconds for a gateway running elsewhere).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Add up the recorded requests: requests, failures and tokens per
+    /// client key, model, account, provider or day.
+    ///
+    /// Read from the database, so it covers a running gateway too (records
+    /// are written within a second of a request's end).
+    Usage(UsageArgs),
     /// Log in to a subscription and keep the login as an account.
     ///
     /// `claude` (Claude Pro/Max): a browser on this machine returns to a
@@ -188,6 +194,20 @@ pub(crate) enum ConfigCommand {
     Check,
     /// Print the path of the config file in use.
     Path,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UsageArgs {
+    /// From when: a span back from now (`24h`, `7d`) or a UTC date
+    /// (`2026-11-01`).
+    #[arg(long, default_value = "24h")]
+    pub(crate) since: String,
+    /// What to add up by.
+    #[arg(long, default_value = "key", value_parser = ["key", "model", "account", "provider", "day"])]
+    pub(crate) by: String,
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,13 +1,15 @@
-//! `subgate keys create | list | show | revoke | rotate`.
+//! `subgate keys create | list | show | revoke | rotate`, and `subgate
+//! usage`.
 
 use std::io::Write;
 use std::path::PathBuf;
 
+use anyhow::bail;
 use anyhow::{Context, Result};
-use subgate_engine::{IssuedKey, KeyInfo, KeyLimits, KeyScopes, NewKey};
+use subgate_engine::{IssuedKey, KeyInfo, KeyLimits, KeyScopes, NewKey, UsageGroup, UsageLine};
 
 use crate::accounts_cmd::{now_millis, timestamp};
-use crate::args::KeysCommand;
+use crate::args::{KeysCommand, UsageArgs};
 use crate::models_cmd::{with_engine, write_json, write_table};
 
 pub(crate) fn run(config_file: Option<PathBuf>, command: &KeysCommand) -> Result<()> {
@@ -128,6 +130,86 @@ fn list(config_file: Option<PathBuf>, json: bool) -> Result<()> {
     )
 }
 
+pub(crate) fn usage(config_file: Option<PathBuf>, args: &UsageArgs) -> Result<()> {
+    let since = since(&args.since, now_millis())?;
+    let by = match args.by.as_str() {
+        "model" => UsageGroup::Model,
+        "account" => UsageGroup::Account,
+        "provider" => UsageGroup::Provider,
+        "day" => UsageGroup::Day,
+        _ => UsageGroup::Key,
+    };
+    let lines = with_engine(config_file, async |engine| {
+        Ok(engine.usage_report(since, by).await?)
+    })?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        return write_json(&mut out, &lines);
+    }
+    if lines.is_empty() {
+        return writeln!(out, "no requests recorded since {}", timestamp(since))
+            .context("writing to stdout");
+    }
+    let mut total = UsageLine {
+        group: "total".to_owned(),
+        ..UsageLine::default()
+    };
+    let mut rows: Vec<[String; 7]> = Vec::with_capacity(lines.len() + 1);
+    for line in &lines {
+        total.requests += line.requests;
+        total.failures += line.failures;
+        total.input_tokens += line.input_tokens;
+        total.output_tokens += line.output_tokens;
+        total.cache_read_tokens += line.cache_read_tokens;
+        total.cache_write_tokens += line.cache_write_tokens;
+        rows.push(usage_row(line));
+    }
+    rows.push(usage_row(&total));
+    let rows: Vec<[&str; 7]> = rows
+        .iter()
+        .map(|row| row.each_ref().map(String::as_str))
+        .collect();
+    write_table(
+        &mut out,
+        [
+            args.by.to_uppercase().as_str(),
+            "REQUESTS",
+            "FAILED",
+            "INPUT",
+            "OUTPUT",
+            "CACHE READ",
+            "CACHE WRITE",
+        ],
+        &rows,
+    )
+}
+
+fn usage_row(line: &UsageLine) -> [String; 7] {
+    [
+        line.group.clone(),
+        line.requests.to_string(),
+        line.failures.to_string(),
+        line.input_tokens.to_string(),
+        line.output_tokens.to_string(),
+        line.cache_read_tokens.to_string(),
+        line.cache_write_tokens.to_string(),
+    ]
+}
+
+/// `--since`: a span back from `now` (`24h`, `7d`) or a UTC date, in Unix
+/// ms.
+fn since(text: &str, now: i64) -> Result<i64> {
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(date
+            .and_hms_opt(0, 0, 0)
+            .map_or(0, |at| at.and_utc().timestamp_millis()));
+    }
+    match subgate_config::parse_duration(text) {
+        Ok(span) => Ok(now.saturating_sub(i64::try_from(span.as_millis()).unwrap_or(i64::MAX))),
+        Err(error) => bail!("--since `{text}`: {error}, or a date like 2026-11-01"),
+    }
+}
+
 /// `models=claude-* providers=kiro`, or `all`.
 fn scope_text(scopes: &KeyScopes) -> String {
     let parts: Vec<String> = [
@@ -203,5 +285,12 @@ mod tests {
         };
         assert_eq!(limit_text(&limits), "rpm=60 concurrency=2");
         assert_eq!(limit_text(&KeyLimits::default()), "none");
+    }
+
+    #[test]
+    fn since_takes_a_span_or_a_date() {
+        assert_eq!(since("24h", 100_000_000).unwrap(), 100_000_000 - 86_400_000);
+        assert_eq!(since("2026-11-01", 0).unwrap(), 1_793_491_200_000);
+        assert!(since("yesterday", 0).is_err());
     }
 }

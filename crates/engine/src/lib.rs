@@ -20,6 +20,7 @@ mod keys;
 mod login;
 mod passthrough;
 mod pool;
+mod report;
 mod tokens;
 mod translate;
 mod usage;
@@ -50,7 +51,9 @@ pub use crate::keys::{
 };
 pub use crate::login::{LoginError, LoginStart, Saved};
 use crate::pool::{Affinity, Pool};
+pub use crate::report::UsageLine;
 use crate::usage::{Meter, UsageSink};
+pub use subgate_store::UsageGroup;
 
 /// A client's request as the server read it.
 #[derive(Debug, Clone)]

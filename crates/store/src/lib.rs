@@ -27,7 +27,7 @@ pub use error::StoreError;
 pub use flows::OAuthFlowRow;
 pub use health::HealthRow;
 pub use open::StoreLocation;
-pub use usage::UsageRow;
+pub use usage::{UsageGroup, UsageRow, UsageTotals};
 
 /// The database behind subgate: cheap to clone, shared by every task.
 #[derive(Debug, Clone)]

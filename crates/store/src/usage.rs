@@ -116,4 +116,80 @@ impl Store {
         with_pool!(self, pool => sqlx::query_as(sql).bind(since).bind(limit).fetch_all(pool).await)
             .map_err(StoreError::query("reading usage records"))
     }
+
+    /// Totals of the records from `since` on, per group of `by` and per
+    /// model (the model sent upstream, else the one asked for), so a
+    /// caller can price each model's tokens.
+    pub async fn usage_totals(
+        &self,
+        since: i64,
+        by: UsageGroup,
+    ) -> Result<Vec<UsageTotals>, StoreError> {
+        // One fixed statement per grouping: the grouping is never text
+        // from outside.
+        macro_rules! totals {
+            ($group:literal) => {
+                concat!(
+                    "SELECT ",
+                    $group,
+                    " AS grp, COALESCE(upstream_model, model) AS model, COUNT(*) AS requests, \
+                     CAST(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS BIGINT) AS failures, \
+                     CAST(SUM(input_tokens) AS BIGINT) AS input_tokens, \
+                     CAST(SUM(output_tokens) AS BIGINT) AS output_tokens, \
+                     CAST(SUM(cache_read_tokens) AS BIGINT) AS cache_read_tokens, \
+                     CAST(SUM(cache_write_tokens) AS BIGINT) AS cache_write_tokens, \
+                     CAST(SUM(reasoning_tokens) AS BIGINT) AS reasoning_tokens \
+                     FROM usage_records WHERE at >= $1 GROUP BY grp, COALESCE(upstream_model, model) \
+                     ORDER BY grp, model"
+                )
+            };
+        }
+        let sql = match by {
+            UsageGroup::Key => totals!("COALESCE(client_key_id, '')"),
+            UsageGroup::Model => totals!("model"),
+            UsageGroup::Account => totals!("COALESCE(account_name, '')"),
+            UsageGroup::Provider => totals!("COALESCE(provider, '')"),
+            UsageGroup::Day => totals!("CAST(at / 86400000 AS TEXT)"),
+        };
+        with_pool!(self, pool => sqlx::query_as(sql).bind(since).fetch_all(pool).await)
+            .map_err(StoreError::query("adding up usage records"))
+    }
+}
+
+/// What usage totals are grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageGroup {
+    /// The client key (`""`: requests without one).
+    Key,
+    /// The model the client asked for.
+    Model,
+    /// The account that served (`""`: none was reached).
+    Account,
+    /// The provider entry that served (`""`: none was reached).
+    Provider,
+    /// The UTC day, as days since 1970 (text).
+    Day,
+}
+
+/// The totals of one group and one model.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct UsageTotals {
+    /// The group's value.
+    pub grp: String,
+    /// The model priced (sent upstream, else asked for).
+    pub model: String,
+    /// Requests.
+    pub requests: i64,
+    /// Requests that failed (status 400 and above).
+    pub failures: i64,
+    /// Prompt tokens, cached ones included.
+    pub input_tokens: i64,
+    /// Generated tokens.
+    pub output_tokens: i64,
+    /// Prompt tokens read from a cache.
+    pub cache_read_tokens: i64,
+    /// Prompt tokens written to a cache.
+    pub cache_write_tokens: i64,
+    /// Generated tokens spent reasoning.
+    pub reasoning_tokens: i64,
 }

@@ -13,7 +13,7 @@ use std::os::unix::fs::PermissionsExt;
 use pretty_assertions::assert_eq;
 use subgate_core::{SecretString, expose};
 use subgate_store::{
-    HealthRow, NewAccount, NewClientKey, OAuthFlowRow, Store, StoreLocation, UsageRow,
+    HealthRow, NewAccount, NewClientKey, OAuthFlowRow, Store, StoreLocation, UsageGroup, UsageRow,
 };
 
 struct Harness {
@@ -103,6 +103,7 @@ contract!(
     accounts_update_enable_and_delete,
     client_keys_are_found_by_hash_and_revoked_once,
     usage_batches_are_stored_once_in_order,
+    usage_adds_up_per_group_and_model,
     oauth_flows_are_taken_once_and_expire,
     health_states_expire_and_clear,
     settings_are_replaced,
@@ -319,6 +320,59 @@ async fn usage_batches_are_stored_once_in_order(store: &Store) {
         .await
         .unwrap();
     assert_eq!(store.usage_since(20_000, 1).await.unwrap(), [failed]);
+}
+
+async fn usage_adds_up_per_group_and_model(store: &Store) {
+    let day = 86_400_000;
+    let row = |id: usize, at: i64, key: Option<&str>, model: &str, status: i64| UsageRow {
+        client_key_id: key.map(str::to_owned),
+        upstream_model: Some(format!("{model}-up")),
+        model: model.to_owned(),
+        input_tokens: 100,
+        output_tokens: 10,
+        cache_read_tokens: 5,
+        status,
+        ..usage(id, at)
+    };
+    let rows = [
+        row(1, day + 1, Some("k1"), "a", 200),
+        row(2, day + 2, Some("k1"), "a", 200),
+        row(3, day + 3, Some("k1"), "b", 500),
+        row(4, 2 * day + 1, None, "a", 200),
+        row(5, 10, Some("k1"), "a", 200),
+    ];
+    store.insert_usage(&rows).await.unwrap();
+    let by_key = store.usage_totals(day, UsageGroup::Key).await.unwrap();
+    let summary: Vec<(&str, &str, i64, i64, i64, i64)> = by_key
+        .iter()
+        .map(|t| {
+            (
+                t.grp.as_str(),
+                t.model.as_str(),
+                t.requests,
+                t.failures,
+                t.input_tokens,
+                t.cache_read_tokens,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("", "a-up", 1, 0, 100, 5),
+            ("k1", "a-up", 2, 0, 200, 10),
+            ("k1", "b-up", 1, 1, 100, 5),
+        ]
+    );
+    let by_day = store.usage_totals(0, UsageGroup::Day).await.unwrap();
+    let days: Vec<(&str, i64)> = by_day
+        .iter()
+        .map(|t| (t.grp.as_str(), t.requests))
+        .collect();
+    assert_eq!(days, [("0", 1), ("1", 2), ("1", 1), ("2", 1)]);
+    let by_model = store.usage_totals(day, UsageGroup::Model).await.unwrap();
+    assert_eq!(by_model.len(), 2);
+    assert_eq!(by_model[0].output_tokens, 30);
 }
 
 async fn oauth_flows_are_taken_once_and_expire(store: &Store) {

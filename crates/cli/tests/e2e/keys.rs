@@ -487,3 +487,67 @@ async fn a_concurrency_limit_holds_while_a_stream_is_open() {
         200
     );
 }
+
+#[tokio::test]
+async fn usage_adds_up_per_key_and_model() {
+    let mock = MockUpstream::openai().await;
+    let gateway = gateway(&mock).await;
+    let alice = make_limited(&gateway, "alice", KeyLimits::default()).await;
+    let bob = make_limited(&gateway, "bob", KeyLimits::default()).await;
+    for (auth, model) in [(&alice, "small"), (&alice, "large"), (&bob, "small")] {
+        assert_eq!(
+            chat(&gateway, model, &[("authorization", auth)], "")
+                .await
+                .0,
+            200
+        );
+    }
+    // A refused request is recorded too, against no key.
+    assert_eq!(chat(&gateway, "small", &[], "").await.0, 401);
+    let home = tempfile::tempdir().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let by_key = loop {
+        let (ok, out, err) =
+            subgate(&gateway, home.path(), &["usage", "--by", "key", "--json"]).await;
+        assert!(ok, "{out}{err}");
+        let lines: Value = serde_json::from_str(&out).unwrap();
+        let requests: i64 = lines
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|line| line["requests"].as_i64().unwrap())
+            .sum();
+        if requests == 4 || tokio::time::Instant::now() > deadline {
+            break lines;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let line = |name: &str| {
+        by_key
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|line| line["group"] == name)
+            .unwrap_or_else(|| panic!("no {name}: {by_key}"))
+            .clone()
+    };
+    assert_eq!(line("alice")["requests"], 2, "{by_key}");
+    assert_eq!(line("bob")["requests"], 1, "{by_key}");
+    assert!(
+        line("alice")["output_tokens"].as_i64().unwrap() > 0,
+        "{by_key}"
+    );
+    assert_eq!(line("-")["failures"], 1, "{by_key}");
+
+    let (ok, out, _) = subgate(
+        &gateway,
+        home.path(),
+        &["usage", "--by", "model", "--since", "1h"],
+    )
+    .await;
+    assert!(ok);
+    assert!(
+        out.contains("MODEL") && out.contains("large") && out.contains("total"),
+        "{out}"
+    );
+}

@@ -1,0 +1,104 @@
+//! Usage reports: the recorded requests added up per client key, model,
+//! account, provider or day (`subgate usage`).
+
+use serde::Serialize;
+use subgate_store::{UsageGroup, UsageTotals};
+
+use crate::Engine;
+use crate::keys::KeyError;
+
+/// One line of a usage report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UsageLine {
+    /// What the line counts: a key's name, a model, an account, a provider
+    /// or a day (`YYYY-MM-DD`); `-` for requests without one.
+    pub group: String,
+    /// Requests.
+    pub requests: i64,
+    /// Requests that failed.
+    pub failures: i64,
+    /// Prompt tokens, cached ones included.
+    pub input_tokens: i64,
+    /// Generated tokens, reasoning included.
+    pub output_tokens: i64,
+    /// Prompt tokens read from a cache.
+    pub cache_read_tokens: i64,
+    /// Prompt tokens written to a cache.
+    pub cache_write_tokens: i64,
+    /// Generated tokens spent reasoning.
+    pub reasoning_tokens: i64,
+}
+
+impl Engine {
+    /// The requests recorded since `since` (Unix ms), added up by `by`,
+    /// largest first (days in order).
+    pub async fn usage_report(
+        &self,
+        since: i64,
+        by: UsageGroup,
+    ) -> Result<Vec<UsageLine>, KeyError> {
+        let totals = self.inner.store.usage_totals(since, by).await?;
+        let names: Vec<(String, String)> = if by == UsageGroup::Key {
+            self.inner
+                .store
+                .client_keys()
+                .await?
+                .into_iter()
+                .map(|row| (row.id, row.name))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let label = |group: &str| -> String {
+            match by {
+                _ if group.is_empty() => "-".to_owned(),
+                UsageGroup::Key => names
+                    .iter()
+                    .find(|(id, _)| id == group)
+                    .map_or_else(|| group.to_owned(), |(_, name)| name.clone()),
+                UsageGroup::Day => group
+                    .parse::<i64>()
+                    .ok()
+                    .and_then(|day| chrono::DateTime::from_timestamp(day * 86_400, 0))
+                    .map_or_else(|| group.to_owned(), |at| at.format("%Y-%m-%d").to_string()),
+                UsageGroup::Model | UsageGroup::Account | UsageGroup::Provider => group.to_owned(),
+            }
+        };
+        let mut lines: Vec<UsageLine> = Vec::new();
+        for total in &totals {
+            let group = label(&total.grp);
+            let index = match lines.iter().position(|line| line.group == group) {
+                Some(index) => index,
+                None => {
+                    lines.push(UsageLine {
+                        group,
+                        ..UsageLine::default()
+                    });
+                    lines.len() - 1
+                }
+            };
+            add(&mut lines[index], total);
+        }
+        if by == UsageGroup::Day {
+            lines.sort_by(|a, b| a.group.cmp(&b.group));
+        } else {
+            lines.sort_by(|a, b| {
+                (b.input_tokens + b.output_tokens)
+                    .cmp(&(a.input_tokens + a.output_tokens))
+                    .then(b.requests.cmp(&a.requests))
+                    .then(a.group.cmp(&b.group))
+            });
+        }
+        Ok(lines)
+    }
+}
+
+fn add(line: &mut UsageLine, total: &UsageTotals) {
+    line.requests += total.requests;
+    line.failures += total.failures;
+    line.input_tokens += total.input_tokens;
+    line.output_tokens += total.output_tokens;
+    line.cache_read_tokens += total.cache_read_tokens;
+    line.cache_write_tokens += total.cache_write_tokens;
+    line.reasoning_tokens += total.reasoning_tokens;
+}
