@@ -241,6 +241,14 @@ pub(crate) enum KeysCommand {
         /// Most requests in flight at once [default: no limit].
         #[arg(long, value_name = "N")]
         concurrency: Option<u32>,
+        /// Most spend per budget period, in US dollars at API prices
+        /// (subscription requests count what they would have cost); a
+        /// request is refused once it is spent [default: no budget].
+        #[arg(long, value_name = "DOLLARS")]
+        budget_usd: Option<f64>,
+        /// The budget's period, renewed at its start (UTC).
+        #[arg(long, value_name = "PERIOD", default_value = "month", value_parser = ["day", "week", "month"])]
+        budget_period: String,
         /// Print a JSON object instead.
         #[arg(long)]
         json: bool,

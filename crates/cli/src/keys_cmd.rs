@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use anyhow::{Context, Result};
-use subgate_engine::{IssuedKey, KeyInfo, KeyLimits, KeyScopes, NewKey, UsageGroup, UsageLine};
+use subgate_engine::{
+    BudgetPeriod, IssuedKey, KeyInfo, KeyLimits, KeyScopes, NewKey, UsageGroup, UsageLine,
+};
 
 use crate::accounts_cmd::{now_millis, timestamp};
 use crate::args::{KeysCommand, UsageArgs};
@@ -23,6 +25,8 @@ pub(crate) fn run(config_file: Option<PathBuf>, command: &KeysCommand) -> Result
             rpm,
             tpm,
             concurrency,
+            budget_usd,
+            budget_period,
             json,
         } => {
             let expires_at = expires.map(|span| {
@@ -39,7 +43,12 @@ pub(crate) fn run(config_file: Option<PathBuf>, command: &KeysCommand) -> Result
                     rpm: *rpm,
                     tpm: *tpm,
                     concurrency: *concurrency,
-                    ..KeyLimits::default()
+                    budget_usd: *budget_usd,
+                    budget_period: budget_usd.map(|_| match budget_period.as_str() {
+                        "day" => BudgetPeriod::Day,
+                        "week" => BudgetPeriod::Week,
+                        _ => BudgetPeriod::Month,
+                    }),
                 },
                 expires_at,
             };
@@ -154,8 +163,14 @@ pub(crate) fn usage(config_file: Option<PathBuf>, args: &UsageArgs) -> Result<()
         group: "total".to_owned(),
         ..UsageLine::default()
     };
-    let mut rows: Vec<[String; 7]> = Vec::with_capacity(lines.len() + 1);
+    let mut rows: Vec<[String; 8]> = Vec::with_capacity(lines.len() + 1);
     for line in &lines {
+        total.cost_usd += line.cost_usd;
+        for model in &line.unpriced_models {
+            if !total.unpriced_models.contains(model) {
+                total.unpriced_models.push(model.clone());
+            }
+        }
         total.requests += line.requests;
         total.failures += line.failures;
         total.input_tokens += line.input_tokens;
@@ -165,7 +180,7 @@ pub(crate) fn usage(config_file: Option<PathBuf>, args: &UsageArgs) -> Result<()
         rows.push(usage_row(line));
     }
     rows.push(usage_row(&total));
-    let rows: Vec<[&str; 7]> = rows
+    let rows: Vec<[&str; 8]> = rows
         .iter()
         .map(|row| row.each_ref().map(String::as_str))
         .collect();
@@ -179,12 +194,22 @@ pub(crate) fn usage(config_file: Option<PathBuf>, args: &UsageArgs) -> Result<()
             "OUTPUT",
             "CACHE READ",
             "CACHE WRITE",
+            "COST",
         ],
         &rows,
-    )
+    )?;
+    if !total.unpriced_models.is_empty() {
+        writeln!(
+            out,
+            "\n* no price known for {}: their tokens cost nothing above (`[pricing] file` can add prices)",
+            total.unpriced_models.join(", ")
+        )
+        .context("writing to stdout")?;
+    }
+    Ok(())
 }
 
-fn usage_row(line: &UsageLine) -> [String; 7] {
+fn usage_row(line: &UsageLine) -> [String; 8] {
     [
         line.group.clone(),
         line.requests.to_string(),
@@ -193,6 +218,15 @@ fn usage_row(line: &UsageLine) -> [String; 7] {
         line.output_tokens.to_string(),
         line.cache_read_tokens.to_string(),
         line.cache_write_tokens.to_string(),
+        format!(
+            "${:.2}{}",
+            line.cost_usd,
+            if line.unpriced_models.is_empty() {
+                ""
+            } else {
+                "*"
+            }
+        ),
     ]
 }
 
@@ -237,6 +271,14 @@ fn limit_text(limits: &KeyLimits) -> String {
     ]
     .into_iter()
     .filter_map(|(what, value)| Some(format!("{what}={}", value?)))
+    .chain(limits.budget_usd.map(|budget| {
+        let period = match limits.budget_period {
+            Some(BudgetPeriod::Day) => "day",
+            Some(BudgetPeriod::Week) => "week",
+            Some(BudgetPeriod::Month) | None => "month",
+        };
+        format!("budget=${budget:.2}/{period}")
+    }))
     .collect();
     if parts.is_empty() {
         "none".to_owned()

@@ -53,6 +53,9 @@ pub struct Config {
     pub aliases: Vec<Alias>,
     /// Upstream services, in the order they were written.
     pub providers: Vec<ProviderConfig>,
+    /// `[pricing] file`: a models.dev-format price file whose prices go on
+    /// top of the bundled ones.
+    pub pricing_file: Option<PathBuf>,
     /// The file this came from, if one was read.
     pub source: Option<PathBuf>,
 }

@@ -29,6 +29,14 @@ pub(crate) struct RawConfig {
     pub(crate) aliases: BTreeMap<String, OneOrMany>,
     #[serde(default)]
     pub(crate) providers: Vec<RawProvider>,
+    #[serde(default)]
+    pub(crate) pricing: RawPricing,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPricing {
+    pub(crate) file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -87,6 +87,12 @@ pub(crate) fn validate(
     }
     let aliases = aliases(raw.aliases, &providers)?;
 
+    let pricing_file = raw
+        .pricing
+        .file
+        .as_deref()
+        .filter(|file| !file.is_empty())
+        .map(expand_home);
     Ok(Config {
         server,
         storage,
@@ -94,6 +100,7 @@ pub(crate) fn validate(
         routing,
         aliases,
         providers,
+        pricing_file,
         source,
     })
 }

@@ -126,11 +126,17 @@ impl Engine {
         let head = BodyHead::parse(request.dialect, &request.body, request.line())
             .map_err(GatewayError::invalid)?;
         let key = request.key.as_deref();
-        meter.request(&head.model, head.stream, key);
+        meter.request(&head.model, head.stream, key, &self.inner.prices);
         let targets = self.scoped_targets(key, &head.model).await?;
         // Admitted under the key's limits once it is known to be allowed;
         // the slot is held until the answer is over.
-        let slot = key.map(|key| key.admit(now_millis())).transpose()?;
+        let slot = match key {
+            Some(key) => {
+                self.count_budget(key, now_millis()).await?;
+                Some(key.admit(now_millis())?)
+            }
+            None => None,
+        };
         // Affinity only matters where there is a choice of account.
         let choice = targets
             .iter()

@@ -8,8 +8,10 @@
 //!
 //! Requests per minute, tokens per minute and requests in flight are
 //! enforced per key in this process ([`KeyMeter`]; with several replicas
-//! each counts its own). Budgets are stored with the key; enforcing them
-//! is not built yet.
+//! each counts its own). A budget counts what the key's recorded requests
+//! cost since the period began (read once per period, at the key's first
+//! request in it) plus what this process served since, priced by
+//! [`crate::pricing`].
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -169,6 +171,9 @@ pub(crate) struct KeyMeter {
     in_flight: AtomicU32,
     /// `(when, requests, tokens)` in the last minute, oldest first.
     minute: Mutex<VecDeque<(i64, u32, u64)>>,
+    /// The budget period counted (its start, Unix ms) and the dollars
+    /// spent in it.
+    spend: Mutex<Option<(i64, f64)>>,
 }
 
 /// The window requests and tokens are counted in.
@@ -180,6 +185,25 @@ impl KeyMeter {
         if tokens > 0 {
             self.window(now).push_back((now, 0, tokens));
         }
+    }
+
+    /// Adds what a finished request cost to the period counted, if it is
+    /// still the one `now` is in (`period_start`).
+    pub(crate) fn add_spend(&self, period_start: Option<i64>, dollars: f64) {
+        let mut spend = self.spend.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((start, spent)) = spend.as_mut()
+            && Some(*start) == period_start
+        {
+            *spent += dollars;
+        }
+    }
+
+    /// The dollars spent in the period starting at `start`, if counted.
+    fn spent(&self, start: i64) -> Option<f64> {
+        let spend = self.spend.lock().unwrap_or_else(PoisonError::into_inner);
+        spend
+            .filter(|&(counted, _)| counted == start)
+            .map(|(_, spent)| spent)
     }
 
     /// The last minute's entries, older ones dropped.
@@ -206,17 +230,82 @@ impl Drop for KeySlot {
     }
 }
 
+impl BudgetPeriod {
+    /// The word in messages.
+    const fn as_str(self) -> &'static str {
+        match self {
+            Self::Day => "daily",
+            Self::Week => "weekly",
+            Self::Month => "monthly",
+        }
+    }
+
+    /// The start and end (Unix ms, UTC) of the period `now` is in.
+    pub(crate) fn bounds(self, now: i64) -> (i64, i64) {
+        use chrono::{Datelike, Days, Months, NaiveTime};
+        let Some(today) = chrono::DateTime::from_timestamp_millis(now).map(|at| at.date_naive())
+        else {
+            return (now, now);
+        };
+        let start = match self {
+            Self::Day => today,
+            Self::Week => today - Days::new(u64::from(today.weekday().num_days_from_monday())),
+            Self::Month => today.with_day(1).unwrap_or(today),
+        };
+        let end = match self {
+            Self::Day => start + Days::new(1),
+            Self::Week => start + Days::new(7),
+            Self::Month => start + Months::new(1),
+        };
+        let millis =
+            |day: chrono::NaiveDate| day.and_time(NaiveTime::MIN).and_utc().timestamp_millis();
+        (millis(start), millis(end))
+    }
+}
+
 impl ClientKey {
     /// The meter its usage is counted on.
     pub(crate) fn meter(&self) -> &Arc<KeyMeter> {
         &self.meter
     }
 
+    /// The start of the budget period `now` is in, for keys with a budget.
+    pub(crate) fn budget_period(&self, now: i64) -> Option<i64> {
+        self.limits.budget_usd?;
+        Some(
+            self.limits
+                .budget_period
+                .unwrap_or(BudgetPeriod::Month)
+                .bounds(now)
+                .0,
+        )
+    }
+
     /// Admits one request under the key's limits, or says which limit it
-    /// hit and when to try again (429).
+    /// hit and when to try again (429). A budget must have been counted
+    /// for the period first ([`Engine::count_budget`]).
     pub(crate) fn admit(&self, now: i64) -> Result<KeySlot, GatewayError> {
         let limits = &self.limits;
         let meter = &self.meter;
+        if let Some(budget) = limits.budget_usd {
+            let period = limits.budget_period.unwrap_or(BudgetPeriod::Month);
+            let (start, end) = period.bounds(now);
+            let spent = meter.spent(start).unwrap_or(0.0);
+            if spent >= budget {
+                let renews = chrono::DateTime::from_timestamp_millis(end)
+                    .map_or_else(String::new, |at| {
+                        at.format("%Y-%m-%d %H:%M UTC").to_string()
+                    });
+                return Err(GatewayError::key_limited(
+                    format!(
+                        "the client key `{}` has spent ${spent:.2} of its {} budget of ${budget:.2}; it renews {renews}",
+                        self.name,
+                        period.as_str()
+                    ),
+                    Duration::from_millis(u64::try_from(end - now).unwrap_or(0).max(1)),
+                ));
+            }
+        }
         if let Some(most) = limits.concurrency {
             let previous = meter.in_flight.fetch_add(1, Ordering::AcqRel);
             if previous >= most {
@@ -464,6 +553,37 @@ fn presented<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a s
 }
 
 impl Engine {
+    /// Counts what a key with a budget spent in the period `now` is in,
+    /// from the recorded requests, when it is not counted yet (its first
+    /// request in the period here).
+    pub(crate) async fn count_budget(&self, key: &ClientKey, now: i64) -> Result<(), GatewayError> {
+        let Some(start) = key.budget_period(now) else {
+            return Ok(());
+        };
+        if key.meter.spent(start).is_some() {
+            return Ok(());
+        }
+        let totals = self
+            .inner
+            .store
+            .key_usage_totals(&key.id, start)
+            .await
+            .map_err(|error| {
+                GatewayError::internal(format!("the key's spend could not be read: {error}"))
+            })?;
+        let prices = self.inner.prices.table();
+        let recorded = crate::report::cost_of(&totals, &prices);
+        let mut counted = key
+            .meter
+            .spend
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if counted.is_none_or(|(period, _)| period != start) {
+            *counted = Some((start, recorded));
+        }
+        Ok(())
+    }
+
     /// Whether client requests must carry a key: as `server.require_keys`
     /// says, else once any key has been made.
     pub fn keys_required(&self) -> bool {
@@ -637,6 +757,32 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn budget_periods_start_at_utc_midnight_monday_and_the_first() {
+        // 2026-11-21 (a Saturday) 13:45:00 UTC.
+        let now = 1_795_268_700_000;
+        let day = |text: &str| {
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap()
+                .and_utc()
+                .timestamp_millis()
+        };
+        assert_eq!(
+            BudgetPeriod::Day.bounds(now),
+            (day("2026-11-21"), day("2026-11-22"))
+        );
+        assert_eq!(
+            BudgetPeriod::Week.bounds(now),
+            (day("2026-11-16"), day("2026-11-23"))
+        );
+        assert_eq!(
+            BudgetPeriod::Month.bounds(now),
+            (day("2026-11-01"), day("2026-12-01"))
+        );
+    }
 
     #[test]
     fn globs_match_like_a_shell() {

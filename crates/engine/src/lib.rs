@@ -20,6 +20,7 @@ mod keys;
 mod login;
 mod passthrough;
 mod pool;
+mod pricing;
 mod report;
 mod tokens;
 mod translate;
@@ -51,6 +52,7 @@ pub use crate::keys::{
 };
 pub use crate::login::{LoginError, LoginStart, Saved};
 use crate::pool::{Affinity, Pool};
+pub use crate::pricing::{Price, PriceTable};
 pub use crate::report::UsageLine;
 use crate::usage::{Meter, UsageSink};
 pub use subgate_store::UsageGroup;
@@ -197,6 +199,9 @@ pub enum StartError {
         /// The cause.
         source: BuildError,
     },
+    /// `[pricing] file` could not be read.
+    #[error("pricing.file: {0}")]
+    Pricing(String),
 }
 
 /// The request pipeline; cheap to clone.
@@ -225,6 +230,8 @@ struct Inner {
     usage: UsageSink,
     /// The client keys in force.
     keys: keys::KeyBook,
+    /// What each model's tokens cost.
+    prices: pricing::Prices,
     /// `server.require_keys`: `None` requires them once one exists.
     require_keys: Option<bool>,
     tasks: TaskTracker,
@@ -299,6 +306,8 @@ impl Engine {
         health.load().await;
         let keys = keys::KeyBook::default();
         keys.sync(&store).await?;
+        let prices =
+            pricing::Prices::load(config.pricing_file.as_deref()).map_err(StartError::Pricing)?;
         let engine = Self {
             inner: Arc::new(Inner {
                 entries: config.providers.clone(),
@@ -313,6 +322,7 @@ impl Engine {
                 store,
                 usage,
                 keys,
+                prices,
                 require_keys: config.server.require_keys,
                 tasks,
                 stop_requests: CancellationToken::new(),

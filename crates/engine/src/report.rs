@@ -4,11 +4,14 @@
 use serde::Serialize;
 use subgate_store::{UsageGroup, UsageTotals};
 
+use subgate_core::Usage;
+
 use crate::Engine;
 use crate::keys::KeyError;
+use crate::pricing::PriceTable;
 
 /// One line of a usage report.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct UsageLine {
     /// What the line counts: a key's name, a model, an account, a provider
     /// or a day (`YYYY-MM-DD`); `-` for requests without one.
@@ -27,6 +30,13 @@ pub struct UsageLine {
     pub cache_write_tokens: i64,
     /// Generated tokens spent reasoning.
     pub reasoning_tokens: i64,
+    /// What the tokens cost at API prices, in US dollars (for subscription
+    /// accounts: what they would have cost); models without a known price
+    /// count nothing.
+    pub cost_usd: f64,
+    /// Models of this line without a known price.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unpriced_models: Vec<String>,
 }
 
 impl Engine {
@@ -38,6 +48,7 @@ impl Engine {
         by: UsageGroup,
     ) -> Result<Vec<UsageLine>, KeyError> {
         let totals = self.inner.store.usage_totals(since, by).await?;
+        let prices = self.inner.prices.table();
         let names: Vec<(String, String)> = if by == UsageGroup::Key {
             self.inner
                 .store
@@ -77,7 +88,7 @@ impl Engine {
                     lines.len() - 1
                 }
             };
-            add(&mut lines[index], total);
+            add(&mut lines[index], total, &prices);
         }
         if by == UsageGroup::Day {
             lines.sort_by(|a, b| a.group.cmp(&b.group));
@@ -93,7 +104,35 @@ impl Engine {
     }
 }
 
-fn add(line: &mut UsageLine, total: &UsageTotals) {
+/// What `totals` cost at `prices` (models without a price count nothing).
+pub(crate) fn cost_of(totals: &[UsageTotals], prices: &PriceTable) -> f64 {
+    totals
+        .iter()
+        .map(|total| {
+            let mut line = UsageLine::default();
+            add(&mut line, total, prices);
+            line.cost_usd
+        })
+        .sum()
+}
+
+fn add(line: &mut UsageLine, total: &UsageTotals, prices: &PriceTable) {
+    let tokens = |count: i64| u64::try_from(count).unwrap_or(0);
+    match prices.price(&total.model) {
+        Some(price) => {
+            line.cost_usd += price.cost(&Usage {
+                input_tokens: tokens(total.input_tokens),
+                output_tokens: tokens(total.output_tokens),
+                cache_read_tokens: tokens(total.cache_read_tokens),
+                cache_write_tokens: tokens(total.cache_write_tokens),
+                reasoning_tokens: tokens(total.reasoning_tokens),
+            });
+        }
+        None if !line.unpriced_models.contains(&total.model) => {
+            line.unpriced_models.push(total.model.clone());
+        }
+        None => {}
+    }
     line.requests += total.requests;
     line.failures += total.failures;
     line.input_tokens += total.input_tokens;

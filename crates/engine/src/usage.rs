@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_millis;
 use crate::keys::{ClientKey, KeyMeter};
+use crate::pricing::{PriceTable, Prices};
 
 /// Most records stored in one batch.
 const BATCH: usize = 512;
@@ -70,8 +71,18 @@ pub(crate) struct Meter {
     sink: UsageSink,
     row: Option<UsageRow>,
     started: Instant,
-    /// The meter of the client key the request came with.
-    key: Option<Arc<KeyMeter>>,
+    /// The client key the request came with: what it is charged.
+    key: Option<KeyCharge>,
+}
+
+/// Where a request's tokens and cost are counted for its key.
+#[derive(Debug)]
+struct KeyCharge {
+    meter: Arc<KeyMeter>,
+    /// The budget period the request started in (keys with a budget).
+    period: Option<i64>,
+    /// The prices, for keys with a budget.
+    prices: Option<Arc<PriceTable>>,
 }
 
 impl Meter {
@@ -102,14 +113,27 @@ impl Meter {
     }
 
     /// Notes what the client asked for, and with which key (whose meter
-    /// then counts the request's tokens).
-    pub(crate) fn request(&mut self, model: &str, stream: bool, key: Option<&ClientKey>) {
+    /// then counts the request's tokens and, for a budget, its cost).
+    pub(crate) fn request(
+        &mut self,
+        model: &str,
+        stream: bool,
+        key: Option<&ClientKey>,
+        prices: &Prices,
+    ) {
         if let Some(row) = &mut self.row {
             model.clone_into(&mut row.model);
             row.stream = stream;
             row.client_key_id = key.map(|key| key.id.clone());
         }
-        self.key = key.map(|key| key.meter().clone());
+        self.key = key.map(|key| {
+            let period = key.budget_period(now_millis());
+            KeyCharge {
+                meter: key.meter().clone(),
+                prices: period.map(|_| prices.table()),
+                period,
+            }
+        });
     }
 
     /// Notes where the request went.
@@ -161,10 +185,14 @@ impl Meter {
         row.cache_write_tokens = tokens(usage.cache_write_tokens);
         row.reasoning_tokens = tokens(usage.reasoning_tokens);
         if let Some(key) = &self.key {
-            key.add_tokens(
+            key.meter.add_tokens(
                 now_millis(),
                 usage.input_tokens.saturating_add(usage.output_tokens),
             );
+            let model = row.upstream_model.as_deref().unwrap_or(&row.model);
+            if let Some(price) = key.prices.as_ref().and_then(|prices| prices.price(model)) {
+                key.meter.add_spend(key.period, price.cost(&usage));
+            }
         }
         log_finished(&row);
         if self.sink.records.send(row).is_err() {

@@ -156,6 +156,29 @@ impl Store {
     }
 }
 
+impl Store {
+    /// One client key's totals from `since` on, per model (the model sent
+    /// upstream, else the one asked for): what its budget has spent.
+    pub async fn key_usage_totals(
+        &self,
+        key_id: &str,
+        since: i64,
+    ) -> Result<Vec<UsageTotals>, StoreError> {
+        let sql = "SELECT client_key_id AS grp, COALESCE(upstream_model, model) AS model, \
+                   COUNT(*) AS requests, \
+                   CAST(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS BIGINT) AS failures, \
+                   CAST(SUM(input_tokens) AS BIGINT) AS input_tokens, \
+                   CAST(SUM(output_tokens) AS BIGINT) AS output_tokens, \
+                   CAST(SUM(cache_read_tokens) AS BIGINT) AS cache_read_tokens, \
+                   CAST(SUM(cache_write_tokens) AS BIGINT) AS cache_write_tokens, \
+                   CAST(SUM(reasoning_tokens) AS BIGINT) AS reasoning_tokens \
+                   FROM usage_records WHERE client_key_id = $1 AND at >= $2 \
+                   GROUP BY client_key_id, COALESCE(upstream_model, model) ORDER BY model";
+        with_pool!(self, pool => sqlx::query_as(sql).bind(key_id).bind(since).fetch_all(pool).await)
+            .map_err(StoreError::query("adding up a key's usage"))
+    }
+}
+
 /// What usage totals are grouped by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UsageGroup {

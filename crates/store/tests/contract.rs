@@ -373,6 +373,14 @@ async fn usage_adds_up_per_group_and_model(store: &Store) {
     let by_model = store.usage_totals(day, UsageGroup::Model).await.unwrap();
     assert_eq!(by_model.len(), 2);
     assert_eq!(by_model[0].output_tokens, 30);
+    let k1: Vec<(String, i64)> = store
+        .key_usage_totals("k1", day)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.model, t.requests))
+        .collect();
+    assert_eq!(k1, [("a-up".to_owned(), 2), ("b-up".to_owned(), 1)]);
 }
 
 async fn oauth_flows_are_taken_once_and_expire(store: &Store) {

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use subgate_engine::{KeyLimits, KeyScopes, NewKey};
+use subgate_engine::{BudgetPeriod, KeyLimits, KeyScopes, NewKey};
 use subgate_testkit::mock::{MockUpstream, Scenario};
 use subgate_testkit::{TestGateway, http_client};
 
@@ -550,4 +550,64 @@ async fn usage_adds_up_per_key_and_model() {
         out.contains("MODEL") && out.contains("large") && out.contains("total"),
         "{out}"
     );
+}
+
+#[tokio::test]
+async fn a_budget_refuses_once_spent_and_survives_a_restart() {
+    let mock = MockUpstream::openai().await;
+    // A price file makes the mock's `small` dear: $1000 per million input
+    // and output tokens.
+    let dir = tempfile::tempdir().unwrap();
+    let prices = dir.path().join("prices.json");
+    std::fs::write(
+        &prices,
+        r#"{"mock": {"models": {"small": {"cost": {"input": 1000, "output": 1000}}}}}"#,
+    )
+    .unwrap();
+    let config = format!(
+        "[pricing]\nfile = \"{}\"\n[[providers]]\nkind = \"openai-compatible\"\nname = \"one\"\nbase_url = \"{}\"\nmodels = [\"small\"]\n",
+        prices.display(),
+        mock.url()
+    );
+    let mut gateway = TestGateway::start(&config).await;
+    let budget = make_limited(
+        &gateway,
+        "thrifty",
+        KeyLimits {
+            budget_usd: Some(0.05),
+            budget_period: Some(BudgetPeriod::Day),
+            ..KeyLimits::default()
+        },
+    )
+    .await;
+    let mut served = 0;
+    let refusal = loop {
+        let (status, body) = chat(&gateway, "small", &[("authorization", &budget)], "").await;
+        if status != 200 {
+            assert_eq!(status, 429, "{body}");
+            break body;
+        }
+        served += 1;
+        assert!(served < 50, "the budget never ran out");
+    };
+    assert!(served >= 1);
+    let message = refusal["error"]["message"].as_str().unwrap();
+    assert!(message.contains("daily budget of $0.05"), "{message}");
+    assert!(message.contains("renews"), "{message}");
+
+    // The spend is read back from the records after a restart.
+    gateway.restart().await;
+    let (status, body) = chat(&gateway, "small", &[("authorization", &budget)], "").await;
+    assert_eq!(status, 429, "{body}");
+    let home = tempfile::tempdir().unwrap();
+    let (ok, out, err) = subgate(&gateway, home.path(), &["usage", "--by", "key", "--json"]).await;
+    assert!(ok, "{err}");
+    let lines: Value = serde_json::from_str(&out).unwrap();
+    let thrifty = lines
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|line| line["group"] == "thrifty")
+        .unwrap();
+    assert!(thrifty["cost_usd"].as_f64().unwrap() >= 0.05, "{thrifty}");
 }
