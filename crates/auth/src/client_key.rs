@@ -46,7 +46,15 @@ pub fn hash(secret: &str) -> [u8; 32] {
 
 /// Compares two hashes in time that does not depend on where they differ.
 pub fn same_hash(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+    use subtle::ConstantTimeEq as _;
+    a.ct_eq(b).into()
+}
+
+/// Compares two secrets in time that does not depend on where they
+/// differ (their lengths may show).
+pub fn same_secret(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq as _;
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 /// A hash as lowercase hex (the stored form).

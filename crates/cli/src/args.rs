@@ -66,6 +66,9 @@ pub(crate) enum Command {
     /// working at once (within 2 seconds for a gateway running elsewhere).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The management API's admin token.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Add up the recorded requests: requests, failures and tokens per
     /// client key, model, account, provider or day.
     ///
@@ -194,6 +197,14 @@ pub(crate) enum ConfigCommand {
     Check,
     /// Print the path of the config file in use.
     Path,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminCommand {
+    /// Print the admin token the management API (`/admin/api/`) asks for
+    /// as `Authorization: Bearer`; it is made at the first start and kept
+    /// in the data directory as `admin-token` (mode 0600).
+    Token,
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,6 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::bail;
 use anyhow::{Context, Result};
 use subgate_engine::{
     BudgetPeriod, IssuedKey, KeyInfo, KeyLimits, KeyScopes, NewKey, UsageGroup, UsageLine,
@@ -139,8 +138,20 @@ fn list(config_file: Option<PathBuf>, json: bool) -> Result<()> {
     )
 }
 
+/// `subgate admin token`.
+pub(crate) fn admin_token(config_file: Option<PathBuf>) -> Result<()> {
+    let config = crate::config_cmd::load_config(config_file, Vec::new())?;
+    let token = subgate_engine::admin_token(&config.storage.data_dir).with_context(|| {
+        format!(
+            "reading or making the admin token in {}",
+            config.storage.data_dir.display()
+        )
+    })?;
+    writeln!(std::io::stdout().lock(), "{token}").context("writing to stdout")
+}
+
 pub(crate) fn usage(config_file: Option<PathBuf>, args: &UsageArgs) -> Result<()> {
-    let since = since(&args.since, now_millis())?;
+    let since = subgate_engine::since(&args.since, now_millis()).map_err(anyhow::Error::msg)?;
     let by = match args.by.as_str() {
         "model" => UsageGroup::Model,
         "account" => UsageGroup::Account,
@@ -230,20 +241,6 @@ fn usage_row(line: &UsageLine) -> [String; 8] {
     ]
 }
 
-/// `--since`: a span back from `now` (`24h`, `7d`) or a UTC date, in Unix
-/// ms.
-fn since(text: &str, now: i64) -> Result<i64> {
-    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(date
-            .and_hms_opt(0, 0, 0)
-            .map_or(0, |at| at.and_utc().timestamp_millis()));
-    }
-    match subgate_config::parse_duration(text) {
-        Ok(span) => Ok(now.saturating_sub(i64::try_from(span.as_millis()).unwrap_or(i64::MAX))),
-        Err(error) => bail!("--since `{text}`: {error}, or a date like 2026-11-01"),
-    }
-}
-
 /// `models=claude-* providers=kiro`, or `all`.
 fn scope_text(scopes: &KeyScopes) -> String {
     let parts: Vec<String> = [
@@ -327,12 +324,5 @@ mod tests {
         };
         assert_eq!(limit_text(&limits), "rpm=60 concurrency=2");
         assert_eq!(limit_text(&KeyLimits::default()), "none");
-    }
-
-    #[test]
-    fn since_takes_a_span_or_a_date() {
-        assert_eq!(since("24h", 100_000_000).unwrap(), 100_000_000 - 86_400_000);
-        assert_eq!(since("2026-11-01", 0).unwrap(), 1_793_491_200_000);
-        assert!(since("yesterday", 0).is_err());
     }
 }

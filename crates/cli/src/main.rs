@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Command::Accounts(command) => accounts_cmd::run(cli.config, &command),
         Command::Keys(command) => keys_cmd::run(cli.config, &command),
         Command::Usage(args) => keys_cmd::usage(cli.config, &args),
+        Command::Admin(args::AdminCommand::Token) => keys_cmd::admin_token(cli.config),
         Command::Login(args) => login_cmd::login(cli.config, &args),
         Command::Import(args) => login_cmd::import(cli.config, &args),
         Command::Logout(account) => accounts_cmd::remove(cli.config, &account.name),

@@ -8,6 +8,7 @@
 //! dialects only through `subgate-protocol`.
 
 mod accounts;
+mod admin;
 mod catalog;
 mod clock;
 mod credentials;
@@ -42,6 +43,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use crate::accounts::{AccountError, AccountStatus, QuotaStatus};
+pub use crate::admin::admin_token;
 use crate::catalog::{Catalog, Routes};
 pub use crate::error::{ErrorDetails, GatewayError};
 use crate::health::HealthBook;
@@ -53,7 +55,7 @@ pub use crate::keys::{
 pub use crate::login::{LoginError, LoginStart, Saved};
 use crate::pool::{Affinity, Pool};
 pub use crate::pricing::{Price, PriceTable};
-pub use crate::report::UsageLine;
+pub use crate::report::{UsageLine, since};
 use crate::usage::{Meter, UsageSink};
 pub use subgate_store::UsageGroup;
 

@@ -116,6 +116,22 @@ pub(crate) fn cost_of(totals: &[UsageTotals], prices: &PriceTable) -> f64 {
         .sum()
 }
 
+/// A report's start: a span back from `now` (`24h`, `7d`) or a UTC date
+/// (`2026-11-01`), in Unix ms.
+pub fn since(text: &str, now: i64) -> Result<i64, String> {
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(date
+            .and_hms_opt(0, 0, 0)
+            .map_or(0, |at| at.and_utc().timestamp_millis()));
+    }
+    match subgate_config::parse_duration(text) {
+        Ok(span) => Ok(now.saturating_sub(i64::try_from(span.as_millis()).unwrap_or(i64::MAX))),
+        Err(error) => Err(format!(
+            "since `{text}`: {error}, or a date like 2026-11-01"
+        )),
+    }
+}
+
 fn add(line: &mut UsageLine, total: &UsageTotals, prices: &PriceTable) {
     let tokens = |count: i64| u64::try_from(count).unwrap_or(0);
     match prices.price(&total.model) {
@@ -140,4 +156,16 @@ fn add(line: &mut UsageLine, total: &UsageTotals, prices: &PriceTable) {
     line.cache_read_tokens += total.cache_read_tokens;
     line.cache_write_tokens += total.cache_write_tokens;
     line.reasoning_tokens += total.reasoning_tokens;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_a_span_or_a_date() {
+        assert_eq!(since("24h", 100_000_000).unwrap(), 100_000_000 - 86_400_000);
+        assert_eq!(since("2026-11-01", 0).unwrap(), 1_793_491_200_000);
+        assert!(since("yesterday", 0).is_err());
+    }
 }

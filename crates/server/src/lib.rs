@@ -5,6 +5,7 @@
 //! crate never names a provider. [`start`] binds the listener and runs the
 //! server until [`Running::shutdown`].
 
+mod admin;
 mod respond;
 mod routes;
 mod serve;

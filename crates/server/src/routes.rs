@@ -31,8 +31,10 @@ const READY_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 struct Key(Option<Arc<ClientKey>>);
 
-/// The client APIs and health routes.
-pub fn router(engine: Engine, max_body_bytes: usize) -> Router {
+/// The client APIs, the health routes, and (with the admin token) the
+/// management API.
+pub fn router(engine: Engine, max_body_bytes: usize, admin_token: &str) -> Router {
+    let admin = crate::admin::router(engine.clone(), admin_token);
     let state = AppState {
         engine,
         max_body_bytes,
@@ -57,6 +59,7 @@ pub fn router(engine: Engine, max_body_bytes: usize) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .with_state(state)
+        .merge(admin)
 }
 
 /// Checks the client key (where keys are required, or one was sent)

@@ -33,6 +33,14 @@ pub enum ServeError {
         /// The address.
         address: SocketAddr,
     },
+    /// The admin token could not be read or made.
+    #[error(
+        "the admin token (`admin-token` in the data directory) cannot be read or made: {source}"
+    )]
+    AdminToken {
+        /// The cause.
+        source: std::io::Error,
+    },
     /// The address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -71,7 +79,14 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
         return Err(ServeError::Open { address });
     }
 
-    let app = router(engine.clone(), config.server.max_body_bytes);
+    let admin_token = match subgate_engine::admin_token(&config.storage.data_dir) {
+        Ok(token) => token,
+        Err(source) => {
+            engine.shutdown().await;
+            return Err(ServeError::AdminToken { source });
+        }
+    };
+    let app = router(engine.clone(), config.server.max_body_bytes, &admin_token);
     let stop_accepting = CancellationToken::new();
     let hurry = CancellationToken::new();
     let tasks = TaskTracker::new();

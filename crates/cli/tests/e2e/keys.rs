@@ -611,3 +611,129 @@ async fn a_budget_refuses_once_spent_and_survives_a_restart() {
         .unwrap();
     assert!(thrifty["cost_usd"].as_f64().unwrap() >= 0.05, "{thrifty}");
 }
+
+/// The admin token of a test gateway, as `subgate admin token` prints it.
+async fn admin_token(gateway: &TestGateway) -> String {
+    let home = tempfile::tempdir().unwrap();
+    let (ok, out, err) = subgate(gateway, home.path(), &["admin", "token"]).await;
+    assert!(ok, "{err}");
+    let token = out.trim().to_owned();
+    assert!(token.starts_with("sga-"), "{token}");
+    token
+}
+
+/// A management API call: status and JSON body.
+async fn admin(
+    gateway: &TestGateway,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = http_client().request(method, gateway.url(path));
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_management_api_makes_and_revokes_keys_for_the_admin_token_only() {
+    use reqwest::Method;
+    let mock = MockUpstream::openai().await;
+    let gateway = gateway(&mock).await;
+    let token = admin_token(&gateway).await;
+    let near_miss = format!("{token}x");
+    for wrong in [None, Some("sga-wrong"), Some(near_miss.as_str())] {
+        let (status, body) = admin(&gateway, Method::GET, "/admin/api/keys", wrong, None).await;
+        assert_eq!(status, 401, "{wrong:?}");
+        assert_eq!(body["error"]["type"], "authentication_error");
+    }
+    let token = Some(token.as_str());
+    let new = json!({"name": "carol", "models": ["small"], "rpm": 10});
+    let (status, created) =
+        admin(&gateway, Method::POST, "/admin/api/keys", token, Some(new)).await;
+    assert_eq!(status, 201, "{created}");
+    let secret = format!("Bearer {}", created["secret"].as_str().unwrap());
+    assert_eq!(created["limits"]["rpm"], 10);
+    assert_eq!(
+        chat(&gateway, "small", &[("authorization", &secret)], "")
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        chat(&gateway, "large", &[("authorization", &secret)], "")
+            .await
+            .0,
+        403
+    );
+
+    let (_, listed) = admin(&gateway, Method::GET, "/admin/api/keys", token, None).await;
+    assert_eq!(listed[0]["name"], "carol");
+    assert!(listed[0].get("secret").is_none(), "{listed}");
+
+    let path = "/admin/api/keys/carol/revoke";
+    let (status, revoked) = admin(&gateway, Method::POST, path, token, None).await;
+    assert_eq!((status, &revoked["state"]), (200, &json!("revoked")));
+    assert_eq!(
+        chat(&gateway, "small", &[("authorization", &secret)], "")
+            .await
+            .0,
+        401
+    );
+}
+
+#[tokio::test]
+async fn the_management_api_refuses_bad_requests_and_reports() {
+    use reqwest::Method;
+    let mock = MockUpstream::openai().await;
+    let gateway = gateway(&mock).await;
+    let token = admin_token(&gateway).await;
+    let token = Some(token.as_str());
+    let carol = json!({"name": "carol"});
+    assert_eq!(
+        admin(
+            &gateway,
+            Method::POST,
+            "/admin/api/keys",
+            token,
+            Some(carol.clone())
+        )
+        .await
+        .0,
+        201
+    );
+    for (method, path, body, status) in [
+        (Method::POST, "/admin/api/keys", Some(carol), 409),
+        (
+            Method::POST,
+            "/admin/api/keys",
+            Some(json!({"name": "dave", "rpm": "many"})),
+            400,
+        ),
+        (
+            Method::POST,
+            "/admin/api/keys",
+            Some(json!({"name": "bad name"})),
+            400,
+        ),
+        (Method::GET, "/admin/api/keys/nobody", None, 404),
+        (Method::GET, "/admin/api/usage?by=colour", None, 400),
+        (Method::GET, "/admin/api/usage?since=1h&by=model", None, 200),
+        (Method::GET, "/admin/api/health", None, 200),
+    ] {
+        let (got, answer) = admin(&gateway, method, path, token, body).await;
+        assert_eq!(got, status, "{path}: {answer}");
+        if status >= 400 {
+            assert!(answer["error"]["message"].is_string(), "{path}: {answer}");
+        }
+    }
+    let (_, accounts) = admin(&gateway, Method::GET, "/admin/api/accounts", token, None).await;
+    assert_eq!(accounts.as_array().unwrap().len(), 3, "{accounts}");
+}
