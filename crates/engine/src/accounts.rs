@@ -27,7 +27,7 @@ const MAX_QUOTA_BYTES: usize = 1 << 20;
 
 /// One account's state (serialized as `subgate accounts list --json` and
 /// the management API show it). Holds no secret.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct AccountStatus {
     /// The provider entry.
     pub provider: String,
@@ -57,6 +57,7 @@ pub struct AccountStatus {
     pub plan: Option<String>,
     /// For a linked import: the CLI's file that renewed tokens are
     /// written back to.
+    #[schema(value_type = Option<String>)]
     pub linked: Option<PathBuf>,
     /// Lower is preferred under the `priority` strategy.
     pub priority: u32,
@@ -71,7 +72,7 @@ pub struct AccountStatus {
 }
 
 /// One quota window.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct QuotaStatus {
     /// What it counts.
     pub window: String,

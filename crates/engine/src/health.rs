@@ -59,7 +59,7 @@ pub(crate) struct HealthBook {
 }
 
 /// A rest as people see it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct RestInfo {
     /// The account's stable id.
     pub account_id: String,

@@ -30,7 +30,7 @@ use crate::{Engine, GatewayError};
 pub(crate) const SYNC_EVERY: Duration = Duration::from_secs(2);
 
 /// What a key may reach; an empty list allows everything of its kind.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KeyScopes {
     /// Model name globs (`claude-*`, `gpt-5?`), matched against the model
     /// the client names.
@@ -62,7 +62,7 @@ impl KeyScopes {
 }
 
 /// How long a budget runs before it starts again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BudgetPeriod {
     /// A calendar day (UTC).
@@ -74,7 +74,7 @@ pub enum BudgetPeriod {
 }
 
 /// A key's limits, as stored.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KeyLimits {
     /// Requests per minute.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,7 +107,7 @@ pub struct NewKey {
 }
 
 /// A key as listed: never its secret.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct KeyInfo {
     /// Stable id.
     pub id: String,

@@ -11,7 +11,7 @@ use crate::keys::KeyError;
 use crate::pricing::PriceTable;
 
 /// One line of a usage report.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct UsageLine {
     /// What the line counts: a key's name, a model, an account, a provider
     /// or a day (`YYYY-MM-DD`); `-` for requests without one.

@@ -1,7 +1,9 @@
 //! The management API under `/admin/api/`, for the admin token only
 //! (`Authorization: Bearer`, compared in constant time): health, accounts,
 //! client keys and usage. Answers are JSON; errors are
-//! `{"error":{"type","message"}}` with the status that fits.
+//! `{"error":{"type","message"}}` with the status that fits. The `OpenAPI`
+//! 3.1 document at `/admin/api/openapi.json` is generated from the
+//! handlers and types below ([`ApiDoc`]).
 
 use std::sync::Arc;
 
@@ -12,9 +14,77 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::StatusCode;
-use serde::Deserialize;
-use serde_json::json;
-use subgate_engine::{BudgetPeriod, Engine, KeyError, KeyLimits, KeyScopes, NewKey, UsageGroup};
+use serde::{Deserialize, Serialize};
+use subgate_engine::{
+    AccountStatus, BudgetPeriod, Engine, KeyError, KeyInfo, KeyLimits, KeyScopes, NewKey,
+    UsageGroup, UsageLine,
+};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// The management API, described.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "subgate management API",
+        description = "Accounts, client keys and usage of a subgate gateway. Every route but this document needs the admin token (`subgate admin token`) as `Authorization: Bearer`."
+    ),
+    paths(health, accounts, keys, create_key, key, revoke_key, rotate_key, usage),
+    components(schemas(
+        Health, Failure, FailureDetail, CreateKey, IssuedKeyBody, KeyInfo, KeyScopes,
+        KeyLimits, BudgetPeriod, AccountStatus, UsageLine
+    )),
+    modifiers(&AdminToken),
+    security(("admin_token" = []))
+)]
+pub(crate) struct ApiDoc;
+
+/// Declares the admin token as the API's bearer scheme.
+struct AdminToken;
+
+impl Modify for AdminToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// `{"status":"ok"}`.
+#[derive(Debug, Serialize, ToSchema)]
+struct Health {
+    /// `ok`.
+    status: String,
+}
+
+/// Every error's body.
+#[derive(Debug, Serialize, ToSchema)]
+struct Failure {
+    /// What went wrong.
+    error: FailureDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, ToSchema)]
+struct FailureDetail {
+    /// `authentication_error`, `invalid_request_error`, `internal_error`
+    /// or `unavailable`.
+    #[serde(rename = "type")]
+    kind: String,
+    /// A sentence for a human.
+    message: String,
+}
+
+/// A key just made or rotated: the key, and its secret (shown this once).
+#[derive(Debug, Serialize, ToSchema)]
+struct IssuedKeyBody {
+    #[serde(flatten)]
+    key: KeyInfo,
+    /// The secret (`sg-…`).
+    secret: String,
+}
 
 /// What the management handlers reach.
 #[derive(Debug, Clone)]
@@ -38,11 +108,22 @@ pub(crate) fn router(engine: Engine, token: &str) -> Router {
         .route("/admin/api/keys/{name}/rotate", post(rotate_key))
         .route("/admin/api/usage", get(usage))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorized))
+        .route("/admin/api/openapi.json", get(openapi))
         .with_state(state)
 }
 
+/// The `OpenAPI` document (open: it holds no secret).
+async fn openapi() -> Response {
+    Json(ApiDoc::openapi()).into_response()
+}
+
 fn failure(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
-    let body = json!({"error": {"type": kind, "message": message.into()}});
+    let body = Failure {
+        error: FailureDetail {
+            kind: kind.to_owned(),
+            message: message.into(),
+        },
+    };
     (status, Json(body)).into_response()
 }
 
@@ -80,9 +161,18 @@ fn key_failure(error: &KeyError) -> Response {
     failure(status, kind, error.to_string())
 }
 
+/// Whether the gateway and its store answer.
+#[utoipa::path(get, path = "/admin/api/health", responses(
+    (status = 200, body = Health),
+    (status = 401, body = Failure),
+    (status = 503, body = Failure),
+))]
 async fn health(State(admin): State<Admin>) -> Response {
     match admin.engine.ready().await {
-        Ok(()) => Json(json!({"status": "ok"})).into_response(),
+        Ok(()) => Json(Health {
+            status: "ok".to_owned(),
+        })
+        .into_response(),
         Err(error) => failure(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
@@ -91,6 +181,11 @@ async fn health(State(admin): State<Admin>) -> Response {
     }
 }
 
+/// Every account, API keys and logins, with its state, rests and quota.
+#[utoipa::path(get, path = "/admin/api/accounts", responses(
+    (status = 200, body = [AccountStatus]),
+    (status = 401, body = Failure),
+))]
 async fn accounts(State(admin): State<Admin>) -> Response {
     match admin.engine.all_accounts().await {
         Ok(accounts) => Json(accounts).into_response(),
@@ -102,6 +197,11 @@ async fn accounts(State(admin): State<Admin>) -> Response {
     }
 }
 
+/// Every client key (never a secret).
+#[utoipa::path(get, path = "/admin/api/keys", responses(
+    (status = 200, body = [KeyInfo]),
+    (status = 401, body = Failure),
+))]
 async fn keys(State(admin): State<Admin>) -> Response {
     match admin.engine.keys().await {
         Ok(keys) => Json(keys).into_response(),
@@ -109,6 +209,14 @@ async fn keys(State(admin): State<Admin>) -> Response {
     }
 }
 
+/// One client key, by name or id.
+#[utoipa::path(get, path = "/admin/api/keys/{name}",
+    params(("name" = String, Path, description = "The key's name or id")),
+    responses(
+        (status = 200, body = KeyInfo),
+        (status = 401, body = Failure),
+        (status = 404, body = Failure),
+    ))]
 async fn key(State(admin): State<Admin>, Path(name): Path<String>) -> Response {
     match admin.engine.key(&name).await {
         Ok(key) => Json(key).into_response(),
@@ -116,26 +224,42 @@ async fn key(State(admin): State<Admin>, Path(name): Path<String>) -> Response {
     }
 }
 
-/// `POST /admin/api/keys`.
-#[derive(Debug, Deserialize)]
+/// A key to make.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateKey {
+    /// Its name: letters, digits, `-`, `_`, `.`, `@`.
     name: String,
+    /// Model globs it may use (empty: all).
     #[serde(default)]
     models: Vec<String>,
+    /// Provider entries it may use (empty: all).
     #[serde(default)]
     providers: Vec<String>,
+    /// Accounts it may use (empty: all).
     #[serde(default)]
     accounts: Vec<String>,
-    /// Seconds from now.
+    /// How long it works, in seconds (none: until revoked).
     expires_in: Option<u64>,
+    /// Most requests per minute.
     rpm: Option<u32>,
+    /// Most tokens per minute.
     tpm: Option<u64>,
+    /// Most requests in flight.
     concurrency: Option<u32>,
+    /// Most spend per period, US dollars.
     budget_usd: Option<f64>,
+    /// The budget's period (default `month`).
     budget_period: Option<BudgetPeriod>,
 }
 
+/// Makes a client key; the answer holds its secret, shown this once.
+#[utoipa::path(post, path = "/admin/api/keys", request_body = CreateKey, responses(
+    (status = 201, body = IssuedKeyBody),
+    (status = 400, body = Failure),
+    (status = 401, body = Failure),
+    (status = 409, body = Failure),
+))]
 async fn create_key(State(admin): State<Admin>, body: axum::body::Bytes) -> Response {
     let request: CreateKey = match serde_json::from_slice(&body) {
         Ok(request) => request,
@@ -179,11 +303,21 @@ async fn create_key(State(admin): State<Admin>, body: axum::body::Bytes) -> Resp
 }
 
 fn issued_response(status: StatusCode, issued: &subgate_engine::IssuedKey) -> Response {
-    let mut body = serde_json::to_value(&issued.key).unwrap_or_default();
-    body["secret"] = serde_json::Value::from(issued.secret.clone());
+    let body = IssuedKeyBody {
+        key: issued.key.clone(),
+        secret: issued.secret.clone(),
+    };
     (status, Json(body)).into_response()
 }
 
+/// Revokes a key: it stops working at once.
+#[utoipa::path(post, path = "/admin/api/keys/{name}/revoke",
+    params(("name" = String, Path, description = "The key's name or id")),
+    responses(
+        (status = 200, body = KeyInfo),
+        (status = 401, body = Failure),
+        (status = 404, body = Failure),
+    ))]
 async fn revoke_key(State(admin): State<Admin>, Path(name): Path<String>) -> Response {
     match admin.engine.revoke_key(&name).await {
         Ok(key) => Json(key).into_response(),
@@ -191,6 +325,15 @@ async fn revoke_key(State(admin): State<Admin>, Path(name): Path<String>) -> Res
     }
 }
 
+/// Replaces a key's secret: a new key with the same name, scopes, limits
+/// and expiry; the old secret stops working.
+#[utoipa::path(post, path = "/admin/api/keys/{name}/rotate",
+    params(("name" = String, Path, description = "The key's name or id")),
+    responses(
+        (status = 200, body = IssuedKeyBody),
+        (status = 401, body = Failure),
+        (status = 404, body = Failure),
+    ))]
 async fn rotate_key(State(admin): State<Admin>, Path(name): Path<String>) -> Response {
     match admin.engine.rotate_key(&name).await {
         Ok(issued) => issued_response(StatusCode::OK, &issued),
@@ -199,12 +342,22 @@ async fn rotate_key(State(admin): State<Admin>, Path(name): Path<String>) -> Res
 }
 
 /// `GET /admin/api/usage?since=24h&by=key`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct UsageQuery {
+    /// From when: `24h`, `7d` or a UTC date (default `24h`).
     since: Option<String>,
+    /// `key` (default), `model`, `account`, `provider` or `day`.
     by: Option<String>,
 }
 
+/// The recorded requests added up: requests, failures, tokens and cost
+/// per group.
+#[utoipa::path(get, path = "/admin/api/usage", params(UsageQuery), responses(
+    (status = 200, body = [UsageLine]),
+    (status = 400, body = Failure),
+    (status = 401, body = Failure),
+))]
 async fn usage(State(admin): State<Admin>, Query(query): Query<UsageQuery>) -> Response {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -737,3 +737,175 @@ async fn the_management_api_refuses_bad_requests_and_reports() {
     let (_, accounts) = admin(&gateway, Method::GET, "/admin/api/accounts", token, None).await;
     assert_eq!(accounts.as_array().unwrap().len(), 3, "{accounts}");
 }
+
+/// Whether `value` fits `schema`, in the part of JSON Schema the generated
+/// document uses: `$ref`, `allOf`/`oneOf`/`anyOf`, `type` (one or a
+/// list), `enum`, `properties`/`required` and `items`.
+fn conforms(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        return conforms(doc, &doc["components"]["schemas"][name], value, at);
+    }
+    for part in schema["allOf"].as_array().into_iter().flatten() {
+        conforms(doc, part, value, at)?;
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(choices) = schema[key].as_array()
+            && !choices
+                .iter()
+                .any(|choice| conforms(doc, choice, value, at).is_ok())
+        {
+            return Err(format!("{at}: {value} fits none of {key}"));
+        }
+    }
+    let kind = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(number) if number.is_i64() || number.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let allowed: Vec<&str> = match &schema["type"] {
+        Value::String(one) => vec![one.as_str()],
+        Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let fits = allowed.is_empty()
+        || allowed.contains(&kind)
+        || (kind == "integer" && allowed.contains(&"number"));
+    if !fits {
+        return Err(format!("{at}: {value} is {kind}, not {allowed:?}"));
+    }
+    if let Some(options) = schema["enum"].as_array()
+        && !options.contains(value)
+    {
+        return Err(format!("{at}: {value} is not one of {options:?}"));
+    }
+    for name in schema["required"].as_array().into_iter().flatten() {
+        let name = name.as_str().unwrap_or_default();
+        if value.get(name).is_none() {
+            return Err(format!("{at}: `{name}` is missing from {value}"));
+        }
+    }
+    if let (Some(properties), Some(object)) = (schema["properties"].as_object(), value.as_object())
+    {
+        for (name, field) in object {
+            if let Some(property) = properties.get(name) {
+                conforms(doc, property, field, &format!("{at}.{name}"))?;
+            }
+        }
+    }
+    if let (Some(items), Some(array)) = (schema.get("items"), value.as_array()) {
+        for (index, item) in array.iter().enumerate() {
+            conforms(doc, items, item, &format!("{at}[{index}]"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks an answer against what the document declares for it.
+fn declared(doc: &Value, method: &str, path: &str, status: u16, body: &Value) {
+    let response = &doc["paths"][path][method]["responses"][status.to_string()];
+    let schema = &response["content"]["application/json"]["schema"];
+    assert!(
+        schema.is_object(),
+        "the document declares no body for {method} {path} {status}"
+    );
+    if let Err(mismatch) = conforms(doc, schema, body, "$") {
+        panic!("{method} {path} {status}: {mismatch}");
+    }
+}
+
+#[tokio::test]
+async fn the_management_api_answers_as_its_openapi_document_says() {
+    use reqwest::Method;
+    let mock = MockUpstream::openai().await;
+    let gateway = gateway(&mock).await;
+    let (status, doc) = admin(&gateway, Method::GET, "/admin/api/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0", "{doc}");
+    assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
+    assert_eq!(
+        doc["paths"].as_object().unwrap().len(),
+        7,
+        "{}",
+        doc["paths"]
+    );
+    // The checker refuses what does not fit.
+    let failure = json!({"$ref": "#/components/schemas/Failure"});
+    assert!(conforms(&doc, &failure, &json!({"status": "ok"}), "$").is_err());
+    let info = json!({"$ref": "#/components/schemas/KeyInfo"});
+    let wrong = json!({"id": "x", "name": 5, "prefix": "sg-", "state": "active",
+        "scopes": {}, "limits": {}, "created_at": 1});
+    assert!(conforms(&doc, &info, &wrong, "$").is_err());
+
+    let token = admin_token(&gateway).await;
+    let token = Some(token.as_str());
+    let (status, body) = admin(&gateway, Method::GET, "/admin/api/keys", None, None).await;
+    declared(&doc, "get", "/admin/api/keys", status, &body);
+    let new = json!({"name": "erin", "models": ["small"], "budget_usd": 5.0, "expires_in": 3600});
+    let (status, body) = admin(&gateway, Method::POST, "/admin/api/keys", token, Some(new)).await;
+    assert_eq!(status, 201);
+    declared(&doc, "post", "/admin/api/keys", status, &body);
+    let secret = format!("Bearer {}", body["secret"].as_str().unwrap());
+    assert_eq!(
+        chat(&gateway, "small", &[("authorization", &secret)], "")
+            .await
+            .0,
+        200
+    );
+    let dup = json!({"name": "erin"});
+    let (status, body) = admin(&gateway, Method::POST, "/admin/api/keys", token, Some(dup)).await;
+    declared(&doc, "post", "/admin/api/keys", status, &body);
+    for (method, name, path, template) in [
+        (Method::GET, "get", "/admin/api/keys", "/admin/api/keys"),
+        (
+            Method::GET,
+            "get",
+            "/admin/api/keys/erin",
+            "/admin/api/keys/{name}",
+        ),
+        (
+            Method::GET,
+            "get",
+            "/admin/api/keys/nobody",
+            "/admin/api/keys/{name}",
+        ),
+        (
+            Method::POST,
+            "post",
+            "/admin/api/keys/erin/rotate",
+            "/admin/api/keys/{name}/rotate",
+        ),
+        (
+            Method::POST,
+            "post",
+            "/admin/api/keys/erin/revoke",
+            "/admin/api/keys/{name}/revoke",
+        ),
+        (
+            Method::GET,
+            "get",
+            "/admin/api/accounts",
+            "/admin/api/accounts",
+        ),
+        (
+            Method::GET,
+            "get",
+            "/admin/api/usage?by=key",
+            "/admin/api/usage",
+        ),
+        (
+            Method::GET,
+            "get",
+            "/admin/api/usage?by=colour",
+            "/admin/api/usage",
+        ),
+        (Method::GET, "get", "/admin/api/health", "/admin/api/health"),
+    ] {
+        let (status, body) = admin(&gateway, method, path, token, None).await;
+        declared(&doc, name, template, status, &body);
+    }
+}
