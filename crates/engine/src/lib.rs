@@ -179,7 +179,7 @@ impl std::fmt::Debug for ReplyBody {
 }
 
 /// A model the gateway can serve.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ModelInfo {
     /// The id clients ask for.
     pub id: String,

@@ -16,8 +16,8 @@ use axum::routing::{get, post};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use subgate_engine::{
-    AccountStatus, BudgetPeriod, Engine, KeyError, KeyInfo, KeyLimits, KeyScopes, NewKey,
-    UsageGroup, UsageLine,
+    AccountError, AccountStatus, BudgetPeriod, Engine, KeyError, KeyInfo, KeyLimits, KeyScopes,
+    ModelInfo, NewKey, UsageGroup, UsageLine,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -29,10 +29,14 @@ use utoipa::{Modify, OpenApi, ToSchema};
         title = "subgate management API",
         description = "Accounts, client keys and usage of a subgate gateway. Every route but this document needs the admin token (`subgate admin token`) as `Authorization: Bearer`."
     ),
-    paths(health, accounts, keys, create_key, key, revoke_key, rotate_key, usage),
+    paths(
+        health, accounts, account, enable_account, disable_account, refresh_account,
+        reset_account, remove_account, models, keys, create_key, key, revoke_key, rotate_key,
+        usage
+    ),
     components(schemas(
         Health, Failure, FailureDetail, CreateKey, IssuedKeyBody, KeyInfo, KeyScopes,
-        KeyLimits, BudgetPeriod, AccountStatus, UsageLine
+        KeyLimits, BudgetPeriod, AccountStatus, UsageLine, ModelInfo, Reset
     )),
     modifiers(&AdminToken),
     security(("admin_token" = []))
@@ -102,6 +106,15 @@ pub(crate) fn router(engine: Engine, token: &str) -> Router {
     Router::new()
         .route("/admin/api/health", get(health))
         .route("/admin/api/accounts", get(accounts))
+        .route(
+            "/admin/api/accounts/{name}",
+            get(account).delete(remove_account),
+        )
+        .route("/admin/api/accounts/{name}/enable", post(enable_account))
+        .route("/admin/api/accounts/{name}/disable", post(disable_account))
+        .route("/admin/api/accounts/{name}/refresh", post(refresh_account))
+        .route("/admin/api/accounts/{name}/reset", post(reset_account))
+        .route("/admin/api/models", get(models))
         .route("/admin/api/keys", get(keys).post(create_key))
         .route("/admin/api/keys/{name}", get(key))
         .route("/admin/api/keys/{name}/revoke", post(revoke_key))
@@ -144,6 +157,135 @@ async fn authorized(State(admin): State<Admin>, request: Request, next: Next) ->
             "the management API needs the admin token as `Authorization: Bearer`; `subgate admin token` prints it",
         ),
     }
+}
+
+fn account_failure(error: &AccountError) -> Response {
+    let status = match error {
+        AccountError::Unknown(_) => StatusCode::NOT_FOUND,
+        AccountError::Ambiguous(_)
+        | AccountError::InConfig { .. }
+        | AccountError::NothingToRefresh { .. }
+        | AccountError::CannotRenew { .. } => StatusCode::CONFLICT,
+        AccountError::Refresh(_) => StatusCode::BAD_GATEWAY,
+        AccountError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let kind = match status {
+        StatusCode::BAD_GATEWAY => "upstream_error",
+        StatusCode::INTERNAL_SERVER_ERROR => "internal_error",
+        _ => "invalid_request_error",
+    };
+    failure(status, kind, error.to_string())
+}
+
+fn account_answer(result: Result<AccountStatus, AccountError>) -> Response {
+    match result {
+        Ok(account) => Json(account).into_response(),
+        Err(error) => account_failure(&error),
+    }
+}
+
+/// One account, by name, `provider/name` or id.
+#[utoipa::path(get, path = "/admin/api/accounts/{name}",
+    params(("name" = String, Path, description = "The account's name, `provider/name` or id")),
+    responses(
+        (status = 200, body = AccountStatus),
+        (status = 401, body = Failure),
+        (status = 404, body = Failure),
+        (status = 409, body = Failure),
+    ))]
+async fn account(State(admin): State<Admin>, Path(name): Path<String>) -> Response {
+    account_answer(admin.engine.account(&name).await)
+}
+
+/// Puts a stored login back into routing (a running gateway uses it from
+/// its next start); answers the account as it was.
+#[utoipa::path(post, path = "/admin/api/accounts/{name}/enable",
+    params(("name" = String, Path, description = "The account's name, `provider/name` or id")),
+    responses(
+        (status = 200, body = AccountStatus),
+        (status = 401, body = Failure),
+        (status = 404, body = Failure),
+        (status = 409, body = Failure),
+    ))]
+async fn enable_account(State(admin): State<Admin>, Path(name): Path<String>) -> Response {
+    account_answer(admin.engine.set_account_enabled(&name, true).await)
+}
+
+/// Takes a stored login out of routing, keeping it; answers the account as
+/// it was.
+#[utoipa::path(post, path = "/admin/api/accounts/{name}/disable",
+    params(("name" = String, Path, description = "The account's name, `provider/name` or id")),
+    responses(
+        (status = 200, body = AccountStatus),
+        (status = 401, body = Failure),
+        (status = 404, body = Failure),
+        (status = 409, body = Failure),
+    ))]
+async fn disable_account(State(admin): State<Admin>, Path(name): Path<String>) -> Response {
+    account_answer(admin.engine.set_account_enabled(&name, false).await)
+}
+
+/// Renews a login's access token now; answers the account with its new
+/// expiry.
+#[utoipa::path(post, path = "/admin/api/accounts/{name}/refresh",
+    params(("name" = String, Path, description = "The account's name, `provider/name` or id")),
+    responses(
+        (status = 200, body = AccountStatus),
+        (status = 401, body = Failure),
+        (status = 404, body = Failure),
+        (status = 409, body = Failure),
+        (status = 502, body = Failure),
+    ))]
+async fn refresh_account(State(admin): State<Admin>, Path(name): Path<String>) -> Response {
+    account_answer(admin.engine.refresh_account(&name).await)
+}
+
+/// Deletes a stored login and its rests; answers what was removed.
+#[utoipa::path(delete, path = "/admin/api/accounts/{name}",
+    params(("name" = String, Path, description = "The account's name, `provider/name` or id")),
+    responses(
+        (status = 200, body = AccountStatus),
+        (status = 401, body = Failure),
+        (status = 404, body = Failure),
+        (status = 409, body = Failure),
+    ))]
+async fn remove_account(State(admin): State<Admin>, Path(name): Path<String>) -> Response {
+    account_answer(admin.engine.remove_account(&name).await)
+}
+
+/// What a reset cleared.
+#[derive(Debug, Serialize, ToSchema)]
+struct Reset {
+    /// The account.
+    account: String,
+    /// Rests cleared (ended ones included).
+    cleared: u64,
+}
+
+/// Clears an account's rests (cooldowns, quota, credential and fault
+/// rests).
+#[utoipa::path(post, path = "/admin/api/accounts/{name}/reset",
+    params(("name" = String, Path, description = "The account's name, `provider/name` or id")),
+    responses(
+        (status = 200, body = Reset),
+        (status = 401, body = Failure),
+        (status = 404, body = Failure),
+        (status = 409, body = Failure),
+    ))]
+async fn reset_account(State(admin): State<Admin>, Path(name): Path<String>) -> Response {
+    match admin.engine.reset_account(&name).await {
+        Ok((account, cleared)) => Json(Reset { account, cleared }).into_response(),
+        Err(error) => account_failure(&error),
+    }
+}
+
+/// The models the gateway serves now, and which provider serves each.
+#[utoipa::path(get, path = "/admin/api/models", responses(
+    (status = 200, body = [ModelInfo]),
+    (status = 401, body = Failure),
+))]
+async fn models(State(admin): State<Admin>) -> Response {
+    Json(admin.engine.models()).into_response()
 }
 
 fn key_failure(error: &KeyError) -> Response {

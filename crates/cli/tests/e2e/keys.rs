@@ -829,7 +829,7 @@ async fn the_management_api_answers_as_its_openapi_document_says() {
     assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
     assert_eq!(
         doc["paths"].as_object().unwrap().len(),
-        7,
+        13,
         "{}",
         doc["paths"]
     );
@@ -904,6 +904,43 @@ async fn the_management_api_answers_as_its_openapi_document_says() {
             "/admin/api/usage",
         ),
         (Method::GET, "get", "/admin/api/health", "/admin/api/health"),
+        (Method::GET, "get", "/admin/api/models", "/admin/api/models"),
+        (
+            Method::GET,
+            "get",
+            "/admin/api/accounts/one%231",
+            "/admin/api/accounts/{name}",
+        ),
+        (
+            Method::GET,
+            "get",
+            "/admin/api/accounts/nobody",
+            "/admin/api/accounts/{name}",
+        ),
+        (
+            Method::POST,
+            "post",
+            "/admin/api/accounts/one%231/disable",
+            "/admin/api/accounts/{name}/disable",
+        ),
+        (
+            Method::POST,
+            "post",
+            "/admin/api/accounts/one%231/reset",
+            "/admin/api/accounts/{name}/reset",
+        ),
+        (
+            Method::POST,
+            "post",
+            "/admin/api/accounts/one%231/refresh",
+            "/admin/api/accounts/{name}/refresh",
+        ),
+        (
+            Method::DELETE,
+            "delete",
+            "/admin/api/accounts/one%231",
+            "/admin/api/accounts/{name}",
+        ),
     ] {
         let (status, body) = admin(&gateway, method, path, token, None).await;
         declared(&doc, name, template, status, &body);
