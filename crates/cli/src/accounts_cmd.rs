@@ -23,6 +23,20 @@ pub(crate) fn run(config_file: Option<PathBuf>, command: &AccountsCommand) -> Re
         AccountsCommand::Remove(account) => remove(config_file, &account.name),
         AccountsCommand::Refresh(account) => refresh(config_file, &account.name),
         AccountsCommand::Reset(account) => reset(config_file, &account.name),
+        AccountsCommand::Priority { account, priority } => {
+            let status = with_engine(config_file, async |engine| {
+                Ok(engine
+                    .set_account_priority(&account.name, *priority)
+                    .await?)
+            })?;
+            writeln!(
+                std::io::stdout().lock(),
+                "{} now has priority {}; a running gateway uses it after a restart",
+                label(&status),
+                status.priority
+            )
+            .context("writing to stdout")
+        }
     }
 }
 

@@ -366,6 +366,15 @@ pub(crate) enum AccountsCommand {
     /// picks the change up within 5 seconds. An upstream that still refuses
     /// the account rests it again.
     Reset(AccountArg),
+    /// Set where a stored login stands under the `priority` strategy
+    /// (lower is tried first; a running gateway uses it from its next
+    /// start). An API key's priority is its place in the config file.
+    Priority {
+        #[command(flatten)]
+        account: AccountArg,
+        /// The priority; 0 is the primary.
+        priority: u32,
+    },
 }
 
 /// The account a command is about.

@@ -308,8 +308,11 @@ fn merge(
             let row = rows
                 .iter_mut()
                 .find_map(|row| row.take_if(|row| row.id == status.id));
+            // What is stored wins: a change takes effect at the next start,
+            // but is shown at once.
             if let Some(row) = &row {
                 status.enabled = row.enabled;
+                status.priority = u32::try_from(row.priority).unwrap_or(status.priority);
             }
             listed.push(Listed { status, row });
         }
@@ -418,6 +421,22 @@ impl Engine {
                 .await?;
         }
         Ok(status)
+    }
+
+    /// Sets where the stored login `name` names stands under the `priority`
+    /// strategy (lower first; a running gateway uses it from its next
+    /// start). Returns the account as it now is.
+    pub async fn set_account_priority(
+        &self,
+        name: &str,
+        priority: u32,
+    ) -> Result<AccountStatus, AccountError> {
+        let (_, row) = self.find_stored(name).await?;
+        self.inner
+            .store
+            .set_account_priority(&row.id, i64::from(priority), now_millis())
+            .await?;
+        Ok(self.find(&row.id).await?.status)
     }
 
     /// Removes the stored login `name` names, and its health. A linked

@@ -31,12 +31,12 @@ use utoipa::{Modify, OpenApi, ToSchema};
     ),
     paths(
         health, accounts, account, enable_account, disable_account, refresh_account,
-        reset_account, remove_account, models, keys, create_key, key, revoke_key, rotate_key,
-        usage
+        reset_account, set_priority, remove_account, models, keys, create_key, key, revoke_key,
+        rotate_key, usage
     ),
     components(schemas(
         Health, Failure, FailureDetail, CreateKey, IssuedKeyBody, KeyInfo, KeyScopes,
-        KeyLimits, BudgetPeriod, AccountStatus, UsageLine, ModelInfo, Reset
+        KeyLimits, BudgetPeriod, AccountStatus, UsageLine, ModelInfo, Reset, Priority
     )),
     modifiers(&AdminToken),
     security(("admin_token" = []))
@@ -114,6 +114,7 @@ pub(crate) fn router(engine: Engine, token: &str) -> Router {
         .route("/admin/api/accounts/{name}/disable", post(disable_account))
         .route("/admin/api/accounts/{name}/refresh", post(refresh_account))
         .route("/admin/api/accounts/{name}/reset", post(reset_account))
+        .route("/admin/api/accounts/{name}/priority", post(set_priority))
         .route("/admin/api/models", get(models))
         .route("/admin/api/keys", get(keys).post(create_key))
         .route("/admin/api/keys/{name}", get(key))
@@ -276,6 +277,43 @@ async fn reset_account(State(admin): State<Admin>, Path(name): Path<String>) -> 
     match admin.engine.reset_account(&name).await {
         Ok((account, cleared)) => Json(Reset { account, cleared }).into_response(),
         Err(error) => account_failure(&error),
+    }
+}
+
+/// Where an account stands under the `priority` strategy.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Priority {
+    /// Lower is tried first.
+    priority: u32,
+}
+
+/// Sets a stored login's priority (a running gateway uses it from its
+/// next start); answers the account as it now is.
+#[utoipa::path(post, path = "/admin/api/accounts/{name}/priority",
+    params(("name" = String, Path, description = "The account's name, `provider/name` or id")),
+    request_body = Priority,
+    responses(
+        (status = 200, body = AccountStatus),
+        (status = 400, body = Failure),
+        (status = 401, body = Failure),
+        (status = 404, body = Failure),
+        (status = 409, body = Failure),
+    ))]
+async fn set_priority(
+    State(admin): State<Admin>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    match serde_json::from_slice::<Priority>(&body) {
+        Ok(Priority { priority }) => {
+            account_answer(admin.engine.set_account_priority(&name, priority).await)
+        }
+        Err(error) => failure(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            format!("the body is not `{{\"priority\": N}}`: {error}"),
+        ),
     }
 }
 

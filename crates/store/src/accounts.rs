@@ -115,6 +115,25 @@ impl Store {
         .map_err(StoreError::query("enabling or disabling an account"))
     }
 
+    /// Sets where an account stands under the `priority` strategy (lower
+    /// first). Returns whether the account exists.
+    pub async fn set_account_priority(
+        &self,
+        id: &str,
+        priority: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE accounts SET priority = $1, updated_at = $2 WHERE id = $3";
+        with_pool!(self, pool => sqlx::query(sql)
+            .bind(priority)
+            .bind(now)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected() > 0))
+        .map_err(StoreError::query("setting an account's priority"))
+    }
+
     /// One account by id.
     pub async fn account(&self, id: &str) -> Result<Option<AccountRow>, StoreError> {
         let sql = concat!("SELECT ", columns!(), " FROM accounts WHERE id = $1");

@@ -189,6 +189,10 @@ async fn accounts_update_enable_and_delete(store: &Store) {
         (expose(&row.credentials), row.enabled, row.updated_at),
         (r#"{"r":2}"#, false, 6)
     );
+    assert!(store.set_account_priority("a", 3, 7).await.unwrap());
+    assert!(!store.set_account_priority("missing", 3, 7).await.unwrap());
+    let row = store.account("a").await.unwrap().unwrap();
+    assert_eq!((row.priority, row.updated_at), (3, 7));
 
     store
         .put_health(&health("a", "", Some(100), 1))

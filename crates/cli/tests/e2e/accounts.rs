@@ -370,3 +370,35 @@ async fn config_accounts_are_refused_with_where_to_change_them() {
         assert!(out.contains(&format!("  {command} ")), "{command}: {out}");
     }
 }
+
+#[tokio::test]
+async fn a_logins_priority_is_set_from_the_cli_and_the_management_api() {
+    let (_mock, gateway, home, _file) = imported().await;
+    let home = home.path();
+    let (status, out, err) =
+        subgate(&gateway, home, &["accounts", "priority", "claude-1", "3"]).await;
+    assert!(status.success(), "{out}{err}");
+    assert!(out.contains("priority 3"), "{out}");
+    let shown = listed(&gateway, home).await;
+    assert_eq!(shown[0]["priority"], 3, "{shown:?}");
+
+    let token = subgate_engine::admin_token(&gateway.data_dir()).unwrap();
+    let response = http_client()
+        .post(gateway.url("/admin/api/accounts/claude-1/priority"))
+        .header("authorization", format!("Bearer {token}"))
+        .json(&json!({"priority": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let account: Value = response.json().await.unwrap();
+    assert_eq!(account["priority"], 1, "{account}");
+    let malformed = http_client()
+        .post(gateway.url("/admin/api/accounts/claude-1/priority"))
+        .header("authorization", format!("Bearer {token}"))
+        .json(&json!({"priority": -1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+}

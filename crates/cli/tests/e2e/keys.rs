@@ -832,7 +832,7 @@ async fn the_management_api_answers_as_its_openapi_document_says() {
     assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
     assert_eq!(
         doc["paths"].as_object().unwrap().len(),
-        13,
+        14,
         "{}",
         doc["paths"]
     );
