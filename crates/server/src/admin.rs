@@ -15,12 +15,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
+use subgate_config::Config;
 use subgate_engine::{
     AccountError, AccountStatus, BudgetPeriod, Engine, KeyError, KeyInfo, KeyLimits, KeyScopes,
     ModelInfo, NewKey, UsageGroup, UsageLine,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::config_view::ConfigView;
 
 /// The management API, described.
 #[derive(OpenApi)]
@@ -32,11 +35,12 @@ use utoipa::{Modify, OpenApi, ToSchema};
     paths(
         health, accounts, account, enable_account, disable_account, refresh_account,
         reset_account, set_priority, remove_account, models, keys, create_key, key, revoke_key,
-        rotate_key, usage
+        rotate_key, usage, config_in_force
     ),
     components(schemas(
         Health, Failure, FailureDetail, CreateKey, IssuedKeyBody, KeyInfo, KeyScopes,
-        KeyLimits, BudgetPeriod, AccountStatus, UsageLine, ModelInfo, Reset, Priority
+        KeyLimits, BudgetPeriod, AccountStatus, UsageLine, ModelInfo, Reset, Priority,
+        ConfigView
     )),
     modifiers(&AdminToken),
     security(("admin_token" = []))
@@ -95,13 +99,15 @@ struct IssuedKeyBody {
 struct Admin {
     engine: Engine,
     token: Arc<str>,
+    config: Arc<ConfigView>,
 }
 
 /// The management routes, behind the admin token.
-pub(crate) fn router(engine: Engine, token: &str) -> Router {
+pub(crate) fn router(engine: Engine, token: &str, config: &Config) -> Router {
     let state = Admin {
         engine,
         token: Arc::from(token),
+        config: Arc::new(ConfigView::of(config)),
     };
     Router::new()
         .route("/admin/api/health", get(health))
@@ -116,6 +122,7 @@ pub(crate) fn router(engine: Engine, token: &str) -> Router {
         .route("/admin/api/accounts/{name}/reset", post(reset_account))
         .route("/admin/api/accounts/{name}/priority", post(set_priority))
         .route("/admin/api/models", get(models))
+        .route("/admin/api/config", get(config_in_force))
         .route("/admin/api/keys", get(keys).post(create_key))
         .route("/admin/api/keys/{name}", get(key))
         .route("/admin/api/keys/{name}/revoke", post(revoke_key))
@@ -315,6 +322,16 @@ async fn set_priority(
             format!("the body is not `{{\"priority\": N}}`: {error}"),
         ),
     }
+}
+
+/// The configuration in force, secrets masked (keys, header values, the
+/// database password).
+#[utoipa::path(get, path = "/admin/api/config", responses(
+    (status = 200, body = ConfigView),
+    (status = 401, body = Failure),
+))]
+async fn config_in_force(State(admin): State<Admin>) -> Response {
+    Json(admin.config.as_ref()).into_response()
 }
 
 /// The models the gateway serves now, and which provider serves each.

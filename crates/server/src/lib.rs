@@ -6,6 +6,7 @@
 //! server until [`Running::shutdown`].
 
 mod admin;
+mod config_view;
 mod respond;
 mod routes;
 mod serve;

@@ -33,8 +33,9 @@ struct Key(Option<Arc<ClientKey>>);
 
 /// The client APIs, the health routes, and (with the admin token) the
 /// management API.
-pub fn router(engine: Engine, max_body_bytes: usize, admin_token: &str) -> Router {
-    let admin = crate::admin::router(engine.clone(), admin_token);
+pub fn router(engine: Engine, config: &subgate_config::Config, admin_token: &str) -> Router {
+    let max_body_bytes = config.server.max_body_bytes;
+    let admin = crate::admin::router(engine.clone(), admin_token, config);
     let state = AppState {
         engine,
         max_body_bytes,

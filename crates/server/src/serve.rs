@@ -86,7 +86,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
             return Err(ServeError::AdminToken { source });
         }
     };
-    let app = router(engine.clone(), config.server.max_body_bytes, &admin_token);
+    let app = router(engine.clone(), config, &admin_token);
     let stop_accepting = CancellationToken::new();
     let hurry = CancellationToken::new();
     let tasks = TaskTracker::new();

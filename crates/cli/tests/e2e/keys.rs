@@ -736,6 +736,14 @@ async fn the_management_api_refuses_bad_requests_and_reports() {
     }
     let (_, accounts) = admin(&gateway, Method::GET, "/admin/api/accounts", token, None).await;
     assert_eq!(accounts.as_array().unwrap().len(), 3, "{accounts}");
+    // The config shows every entry and no secret.
+    let (status, config) = admin(&gateway, Method::GET, "/admin/api/config", token, None).await;
+    assert_eq!(status, 200);
+    let one = &config["providers"][0];
+    assert_eq!(one["name"], "one", "{config}");
+    assert_eq!(one["accounts"][1]["name"], "one#2");
+    assert_eq!(one["accounts"][0]["key"], "[redacted]", "{config}");
+    assert!(!config.to_string().contains("\"k1\""), "{config}");
 }
 
 /// Whether `value` fits `schema`, in the part of JSON Schema the generated
@@ -832,7 +840,7 @@ async fn the_management_api_answers_as_its_openapi_document_says() {
     assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
     assert_eq!(
         doc["paths"].as_object().unwrap().len(),
-        14,
+        15,
         "{}",
         doc["paths"]
     );
@@ -893,6 +901,7 @@ async fn the_management_api_answers_as_its_openapi_document_says() {
         ),
         (Method::GET, "/admin/api/health", "/admin/api/health"),
         (Method::GET, "/admin/api/models", "/admin/api/models"),
+        (Method::GET, "/admin/api/config", "/admin/api/config"),
         (Method::GET, "/admin/api/accounts/one%231", ACCOUNT),
         (Method::GET, "/admin/api/accounts/nobody", ACCOUNT),
         (
