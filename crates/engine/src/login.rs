@@ -31,7 +31,7 @@ pub struct LoginStart {
 }
 
 /// An account saved by a login or an import.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Saved {
     /// The provider entry.
     pub provider: String,
@@ -50,7 +50,7 @@ pub struct Saved {
 pub enum LoginError {
     /// No provider entry by that name or kind.
     #[error(
-        "no provider `{0}` to log in to; subscriptions are `claude`, `codex`, `copilot` and `gemini-cli`"
+        "no provider `{0}` to log in to; subscriptions are `claude`, `codex`, `copilot`, `gemini-cli` and `kiro`"
     )]
     UnknownProvider(String),
     /// Several entries of that kind.

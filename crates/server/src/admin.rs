@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use subgate_config::Config;
 use subgate_engine::{
     AccountError, AccountStatus, BudgetPeriod, Engine, KeyError, KeyInfo, KeyLimits, KeyScopes,
-    ModelInfo, NewKey, UsageGroup, UsageLine,
+    LoginError, ModelInfo, NewKey, Saved, UsageGroup, UsageLine,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -35,12 +35,12 @@ use crate::config_view::ConfigView;
     paths(
         health, accounts, account, enable_account, disable_account, refresh_account,
         reset_account, set_priority, remove_account, models, keys, create_key, key, revoke_key,
-        rotate_key, usage, config_in_force
+        rotate_key, usage, config_in_force, start_login, complete_login
     ),
     components(schemas(
         Health, Failure, FailureDetail, CreateKey, IssuedKeyBody, KeyInfo, KeyScopes,
         KeyLimits, BudgetPeriod, AccountStatus, UsageLine, ModelInfo, Reset, Priority,
-        ConfigView
+        ConfigView, StartLogin, LoginPage, CompleteLogin, Saved
     )),
     modifiers(&AdminToken),
     security(("admin_token" = []))
@@ -123,6 +123,8 @@ pub(crate) fn router(engine: Engine, token: &str, config: &Config) -> Router {
         .route("/admin/api/accounts/{name}/priority", post(set_priority))
         .route("/admin/api/models", get(models))
         .route("/admin/api/config", get(config_in_force))
+        .route("/admin/api/logins", post(start_login))
+        .route("/admin/api/logins/{flow}/complete", post(complete_login))
         .route("/admin/api/keys", get(keys).post(create_key))
         .route("/admin/api/keys/{name}", get(key))
         .route("/admin/api/keys/{name}/revoke", post(revoke_key))
@@ -321,6 +323,134 @@ async fn set_priority(
             "invalid_request_error",
             format!("the body is not `{{\"priority\": N}}`: {error}"),
         ),
+    }
+}
+
+/// A login to start.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct StartLogin {
+    /// The subscription provider (`claude`, `codex`, `gemini-cli`, or an
+    /// entry's name).
+    provider: String,
+}
+
+/// A login waiting for the user: open `url` anywhere, approve, and send
+/// the code the page shows to `logins/{flow}/complete`.
+#[derive(Debug, Serialize, ToSchema)]
+struct LoginPage {
+    /// Names the login when completing it.
+    flow: String,
+    /// The provider's page.
+    url: String,
+}
+
+/// The code that completes a login.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CompleteLogin {
+    /// The code the page showed (`CODE#STATE` or the bare code).
+    code: String,
+    /// The account's name [default: its email].
+    name: Option<String>,
+}
+
+fn login_failure(error: &LoginError) -> Response {
+    let (status, kind) = match error {
+        LoginError::UnknownProvider(_) => (StatusCode::NOT_FOUND, "invalid_request_error"),
+        LoginError::Ambiguous(..)
+        | LoginError::Unsupported { .. }
+        | LoginError::BadCode
+        | LoginError::Expired
+        | LoginError::CodeExpired
+        | LoginError::Denied(_) => (StatusCode::BAD_REQUEST, "invalid_request_error"),
+        LoginError::Refused(_) | LoginError::Unreachable(_) => {
+            (StatusCode::BAD_GATEWAY, "upstream_error")
+        }
+        LoginError::Store(_) | LoginError::Local(_) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
+        }
+    };
+    failure(status, kind, error.to_string())
+}
+
+/// Starts a login whose code the user pastes back (Claude, Codex and
+/// Gemini CLI's no-browser flow).
+#[utoipa::path(post, path = "/admin/api/logins", request_body = StartLogin, responses(
+    (status = 201, body = LoginPage),
+    (status = 400, body = Failure),
+    (status = 401, body = Failure),
+    (status = 404, body = Failure),
+))]
+async fn start_login(State(admin): State<Admin>, body: axum::body::Bytes) -> Response {
+    let request: StartLogin = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(error) => {
+            return failure(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                format!("the body is not `{{\"provider\"}}`: {error}"),
+            );
+        }
+    };
+    let started = match admin.engine.login_entry(&request.provider) {
+        Ok(entry) => {
+            let entry = entry.clone();
+            admin.engine.begin_login(&entry, None).await
+        }
+        Err(error) => Err(error),
+    };
+    match started {
+        Ok(start) => (
+            StatusCode::CREATED,
+            Json(LoginPage {
+                flow: start.flow,
+                url: start.url,
+            }),
+        )
+            .into_response(),
+        Err(error) => login_failure(&error),
+    }
+}
+
+/// Completes a started login with the code the page showed, and saves the
+/// account (a running gateway uses it from its next start).
+#[utoipa::path(post, path = "/admin/api/logins/{flow}/complete",
+    params(("flow" = String, Path, description = "The `flow` the start answered")),
+    request_body = CompleteLogin,
+    responses(
+        (status = 201, body = Saved),
+        (status = 400, body = Failure),
+        (status = 401, body = Failure),
+        (status = 502, body = Failure),
+    ))]
+async fn complete_login(
+    State(admin): State<Admin>,
+    Path(flow): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let request: CompleteLogin = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(error) => {
+            return failure(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                format!("the body is not `{{\"code\"}}`: {error}"),
+            );
+        }
+    };
+    let pasted = request.code.trim();
+    let (code, state) = pasted.split_once('#').unwrap_or((pasted, flow.as_str()));
+    if code.is_empty() || state != flow {
+        return login_failure(&LoginError::BadCode);
+    }
+    match admin
+        .engine
+        .finish_login(&flow, code, request.name.as_deref())
+        .await
+    {
+        Ok(saved) => (StatusCode::CREATED, Json(saved)).into_response(),
+        Err(error) => login_failure(&error),
     }
 }
 

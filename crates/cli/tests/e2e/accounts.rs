@@ -402,3 +402,69 @@ async fn a_logins_priority_is_set_from_the_cli_and_the_management_api() {
         .unwrap();
     assert_eq!(malformed.status(), 400);
 }
+
+#[tokio::test]
+async fn a_login_is_started_and_completed_through_the_management_api() {
+    let mock = MockUpstream::claude().await;
+    mock.oauth()
+        .set_identity("api@example.com", "acct-api", "max");
+    let gateway = TestGateway::start(&claude_config(&mock)).await;
+    let token = subgate_engine::admin_token(&gateway.data_dir()).unwrap();
+    let post = |path: &str, body: Value| {
+        http_client()
+            .post(gateway.url(path))
+            .header("authorization", format!("Bearer {token}"))
+            .json(&body)
+            .send()
+    };
+    let started = post("/admin/api/logins", json!({"provider": "claude"}))
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 201);
+    let started: Value = started.json().await.unwrap();
+    let flow = started["flow"].as_str().unwrap().to_owned();
+    // The user opens the page anywhere; it shows CODE#STATE.
+    let page = http_client()
+        .get(started["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let code = page
+        .split("<code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .unwrap()
+        .to_owned();
+    let wrong = post(
+        &format!("/admin/api/logins/{flow}/complete"),
+        json!({"code": format!("{}#not-the-flow", code.split('#').next().unwrap())}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(wrong.status(), 400);
+    let saved = post(
+        &format!("/admin/api/logins/{flow}/complete"),
+        json!({"code": code}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(saved.status(), 201);
+    let saved: Value = saved.json().await.unwrap();
+    assert_eq!(saved["name"], "api@example.com", "{saved}");
+    assert_eq!(saved["provider"], "claude");
+    // A flow completes once.
+    let again = post(
+        &format!("/admin/api/logins/{flow}/complete"),
+        json!({"code": code}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.status(), 400);
+    let unknown = post("/admin/api/logins", json!({"provider": "nobody"}))
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+}

@@ -840,7 +840,7 @@ async fn the_management_api_answers_as_its_openapi_document_says() {
     assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
     assert_eq!(
         doc["paths"].as_object().unwrap().len(),
-        15,
+        17,
         "{}",
         doc["paths"]
     );
