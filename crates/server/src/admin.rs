@@ -330,7 +330,7 @@ async fn set_priority(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StartLogin {
-    /// The subscription provider (`claude`, `codex`, `gemini-cli`, or an
+    /// The subscription provider (`claude` or `gemini-cli`, or an
     /// entry's name).
     provider: String,
 }
@@ -374,8 +374,8 @@ fn login_failure(error: &LoginError) -> Response {
     failure(status, kind, error.to_string())
 }
 
-/// Starts a login whose code the user pastes back (Claude, Codex and
-/// Gemini CLI's no-browser flow).
+/// Starts a login whose code the user pastes back (Claude's and Gemini
+/// CLI's no-browser flow).
 #[utoipa::path(post, path = "/admin/api/logins", request_body = StartLogin, responses(
     (status = 201, body = LoginPage),
     (status = 400, body = Failure),
