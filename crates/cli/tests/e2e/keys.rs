@@ -926,3 +926,76 @@ async fn the_management_api_answers_as_its_openapi_document_says() {
         declared(&doc, &name, template, status, &body);
     }
 }
+
+#[tokio::test]
+async fn usage_is_exact_after_concurrent_streams_and_a_graceful_stop() {
+    let mock = MockUpstream::openai().await;
+    let mut gateway = gateway(&mock).await;
+    let key = make_limited(&gateway, "streamer", KeyLimits::default()).await;
+    let body = json!({"model": "small", "stream": true,
+        "messages": [{"role": "user", "content": "count to four"}]});
+    mock.set_default(
+        Scenario::reply("one two three four")
+            .pieces(4)
+            .chunk_delay(Duration::from_millis(150)),
+    );
+    // One stream alone, for what one costs in tokens.
+    let alone = http_client()
+        .post(gateway.url("/v1/chat/completions"))
+        .header("authorization", &key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(alone.contains("[DONE]"));
+    let one = gateway.usage(1).await;
+    let tokens = one[0].input_tokens + one[0].output_tokens;
+    assert!(tokens > 0, "{one:?}");
+
+    // Eight slow streams, and a graceful stop while they run: each ends
+    // whole, and each is recorded.
+    let url = gateway.url("/v1/chat/completions");
+    let streams = (0..8).map(|_| async {
+        let response = http_client()
+            .post(&url)
+            .header("authorization", &key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    });
+    let stop = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        gateway.stop().await;
+    };
+    let (texts, ()) = tokio::join!(futures_util::future::join_all(streams), stop);
+    for text in &texts {
+        assert!(text.contains("[DONE]"), "{text}");
+    }
+    gateway.restart().await;
+    let rows = gateway.usage(9).await;
+    let mine: Vec<_> = rows
+        .iter()
+        .filter(|row| row.client_key_id.is_some())
+        .collect();
+    assert_eq!(mine.len(), 9, "{rows:?}");
+    let total: i64 = mine
+        .iter()
+        .map(|row| row.input_tokens + row.output_tokens)
+        .sum();
+    assert_eq!(total, 9 * tokens);
+    // The report says the same.
+    let lines = gateway
+        .engine()
+        .usage_report(0, subgate_engine::UsageGroup::Key)
+        .await
+        .unwrap();
+    let streamer = lines.iter().find(|line| line.group == "streamer").unwrap();
+    assert_eq!(streamer.requests, 9);
+    assert_eq!(streamer.input_tokens + streamer.output_tokens, 9 * tokens);
+}
