@@ -28,6 +28,8 @@ pub struct LoginStart {
     pub flow: String,
     /// Where the user goes.
     pub url: String,
+    /// How long the flow can be finished.
+    pub expires_in: Duration,
 }
 
 /// An account saved by a login or an import.
@@ -96,6 +98,13 @@ struct FlowData {
     provider: String,
     verifier: String,
     redirect_uri: String,
+}
+
+/// A device login kept for a later call to finish (the management API).
+#[derive(Serialize, Deserialize)]
+struct DeviceFlowData {
+    provider: String,
+    start: DeviceStart,
 }
 
 impl Engine {
@@ -180,6 +189,7 @@ impl Engine {
         Ok(LoginStart {
             flow: state,
             url: url.to_string(),
+            expires_in: FLOW_LIFETIME,
         })
     }
 
@@ -233,6 +243,58 @@ impl Engine {
             })?;
         let (status, _, body) = side_request(&provider, request).await?;
         Ok(provider.read_device_start(status, &body, client)?)
+    }
+
+    /// Starts a device login that a later call finishes
+    /// ([`Self::finish_device_flow`]): the flow's name, and the code the
+    /// user enters and where.
+    pub async fn begin_device_flow(
+        &self,
+        entry: &ProviderConfig,
+    ) -> Result<(String, DeviceStart), LoginError> {
+        let start = self.begin_device_login(entry).await?;
+        let flow =
+            subgate_auth::random_token(32).map_err(|error| LoginError::Local(error.to_string()))?;
+        let data = DeviceFlowData {
+            provider: entry.name.clone(),
+            start: start.clone(),
+        };
+        let now = now_millis();
+        let lifetime = i64::try_from(start.expires_in.as_millis()).unwrap_or(i64::MAX);
+        self.inner
+            .store
+            .put_oauth_flow(&OAuthFlowRow {
+                state: flow.clone(),
+                provider: entry.name.clone(),
+                data: SecretString::from(
+                    serde_json::to_string(&data)
+                        .map_err(|error| LoginError::Local(error.to_string()))?,
+                ),
+                created_at: now,
+                expires_at: now.saturating_add(lifetime),
+            })
+            .await?;
+        Ok((flow, start))
+    }
+
+    /// Waits for the user to approve a device login begun by
+    /// [`Self::begin_device_flow`] (until its code expires), then saves
+    /// the account. The flow is used up by the call, finished or not.
+    pub async fn finish_device_flow(
+        &self,
+        flow: &str,
+        name: Option<&str>,
+    ) -> Result<Saved, LoginError> {
+        let row = self
+            .inner
+            .store
+            .take_oauth_flow(flow, now_millis())
+            .await?
+            .ok_or(LoginError::Expired)?;
+        let data: DeviceFlowData =
+            serde_json::from_str(expose(&row.data)).map_err(|_| LoginError::Expired)?;
+        let entry = self.login_entry(&data.provider)?.clone();
+        self.finish_device_login(&entry, &data.start, name).await
     }
 
     /// Waits for the user to approve a device login (polling as the

@@ -39,8 +39,9 @@ pub struct CallbackSpec {
     pub path: &'static str,
 }
 
-/// A started device login.
-#[derive(Debug, Clone)]
+/// A started device login (kept as JSON between the calls of the
+/// management API's device logins).
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 pub struct DeviceStart {
     /// What the user types.
     pub user_code: String,

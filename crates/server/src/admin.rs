@@ -20,6 +20,7 @@ use subgate_engine::{
     AccountError, AccountStatus, BudgetPeriod, Engine, KeyError, KeyInfo, KeyLimits, KeyScopes,
     LoginError, ModelInfo, NewKey, Saved, UsageGroup, UsageLine,
 };
+use subgate_providers::LoginMethod;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
@@ -335,22 +336,31 @@ struct StartLogin {
     provider: String,
 }
 
-/// A login waiting for the user: open `url` anywhere, approve, and send
-/// the code the page shows to `logins/{flow}/complete`.
+/// A login waiting for the user. `paste`: open `url` anywhere, approve,
+/// and send the code the page shows to `logins/{flow}/complete`.
+/// `device`: open `url` anywhere and enter `user_code`, while a call to
+/// `logins/{flow}/complete` (without a code) waits for the approval.
 #[derive(Debug, Serialize, ToSchema)]
 struct LoginPage {
+    /// `paste` or `device`.
+    method: String,
     /// Names the login when completing it.
     flow: String,
     /// The provider's page.
     url: String,
+    /// What to enter on the page (device logins).
+    user_code: Option<String>,
+    /// How long the login can be completed, in seconds.
+    expires_in: u64,
 }
 
-/// The code that completes a login.
-#[derive(Debug, Deserialize, ToSchema)]
+/// What completes a login.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CompleteLogin {
-    /// The code the page showed (`CODE#STATE` or the bare code).
-    code: String,
+    /// The code the page showed (`CODE#STATE` or the bare code); none for
+    /// a device login.
+    code: Option<String>,
     /// The account's name [default: its email].
     name: Option<String>,
 }
@@ -374,8 +384,8 @@ fn login_failure(error: &LoginError) -> Response {
     failure(status, kind, error.to_string())
 }
 
-/// Starts a login whose code the user pastes back (Claude's and Gemini
-/// CLI's no-browser flow).
+/// Starts a login: one whose code the user pastes back (Claude, Gemini
+/// CLI), else a device login (Codex, Copilot, Kiro).
 #[utoipa::path(post, path = "/admin/api/logins", request_body = StartLogin, responses(
     (status = 201, body = LoginPage),
     (status = 400, body = Failure),
@@ -393,28 +403,40 @@ async fn start_login(State(admin): State<Admin>, body: axum::body::Bytes) -> Res
             );
         }
     };
-    let started = match admin.engine.login_entry(&request.provider) {
-        Ok(entry) => {
-            let entry = entry.clone();
-            admin.engine.begin_login(&entry, None).await
-        }
-        Err(error) => Err(error),
-    };
-    match started {
-        Ok(start) => (
-            StatusCode::CREATED,
-            Json(LoginPage {
-                flow: start.flow,
-                url: start.url,
-            }),
-        )
-            .into_response(),
+    match begin(&admin.engine, &request.provider).await {
+        Ok(page) => (StatusCode::CREATED, Json(page)).into_response(),
         Err(error) => login_failure(&error),
     }
 }
 
-/// Completes a started login with the code the page showed, and saves the
-/// account (a running gateway uses it from its next start).
+/// Starts the login the provider offers without a local browser.
+async fn begin(engine: &Engine, provider: &str) -> Result<LoginPage, LoginError> {
+    let entry = engine.login_entry(provider)?.clone();
+    let methods = engine.login_provider(&entry)?.login_methods();
+    if methods.contains(&LoginMethod::Paste) {
+        let start = engine.begin_login(&entry, None).await?;
+        return Ok(LoginPage {
+            method: "paste".to_owned(),
+            flow: start.flow,
+            url: start.url,
+            user_code: None,
+            expires_in: start.expires_in.as_secs(),
+        });
+    }
+    let (flow, start) = engine.begin_device_flow(&entry).await?;
+    Ok(LoginPage {
+        method: "device".to_owned(),
+        flow,
+        url: start.verification_uri,
+        user_code: Some(start.user_code),
+        expires_in: start.expires_in.as_secs(),
+    })
+}
+
+/// Completes a started login and saves the account (a running gateway
+/// uses it from its next start): with the code the page showed, or, for a
+/// device login, by waiting until the user approves (or the code
+/// expires); a device login's flow is used up by the call.
 #[utoipa::path(post, path = "/admin/api/logins/{flow}/complete",
     params(("flow" = String, Path, description = "The `flow` the start answered")),
     request_body = CompleteLogin,
@@ -429,7 +451,12 @@ async fn complete_login(
     Path(flow): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let request: CompleteLogin = match serde_json::from_slice(&body) {
+    let parsed = if body.is_empty() {
+        Ok(CompleteLogin::default())
+    } else {
+        serde_json::from_slice(&body)
+    };
+    let request: CompleteLogin = match parsed {
         Ok(request) => request,
         Err(error) => {
             return failure(
@@ -439,16 +466,18 @@ async fn complete_login(
             );
         }
     };
-    let pasted = request.code.trim();
-    let (code, state) = pasted.split_once('#').unwrap_or((pasted, flow.as_str()));
-    if code.is_empty() || state != flow {
-        return login_failure(&LoginError::BadCode);
-    }
-    match admin
-        .engine
-        .finish_login(&flow, code, request.name.as_deref())
-        .await
-    {
+    let name = request.name.as_deref();
+    let saved = match request.code.as_deref().map(str::trim) {
+        Some(pasted) => {
+            let (code, state) = pasted.split_once('#').unwrap_or((pasted, flow.as_str()));
+            if code.is_empty() || state != flow {
+                return login_failure(&LoginError::BadCode);
+            }
+            admin.engine.finish_login(&flow, code, name).await
+        }
+        None => admin.engine.finish_device_flow(&flow, name).await,
+    };
+    match saved {
         Ok(saved) => (StatusCode::CREATED, Json(saved)).into_response(),
         Err(error) => login_failure(&error),
     }

@@ -557,3 +557,45 @@ async fn a_conversation_too_large_for_kiro_is_refused_before_it_is_sent() {
     assert!(message.contains("kB"), "{message}");
     assert!(mock.requests_to("/generateAssistantResponse").is_empty());
 }
+
+#[tokio::test]
+async fn a_device_login_is_completed_through_the_management_api() {
+    let mock = MockUpstream::kiro().await;
+    mock.oauth()
+        .set_identity("api@example.com", "api", "KIRO FREE");
+    mock.set_kiro_device_pending(1);
+    let mut gateway = TestGateway::start(&subscription_config("kiro", &mock)).await;
+    let token = subgate_engine::admin_token(&gateway.data_dir()).unwrap();
+    let post = |path: &str, body: Option<Value>| {
+        let mut request = http_client()
+            .post(gateway.url(path))
+            .header("authorization", format!("Bearer {token}"));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+    let started = post("/admin/api/logins", Some(json!({"provider": "kiro"})))
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 201);
+    let started: Value = started.json().await.unwrap();
+    assert_eq!(started["method"], "device", "{started}");
+    assert!(started["user_code"].is_string(), "{started}");
+    let flow = started["flow"].as_str().unwrap().to_owned();
+    // No code: the call waits for the approval (the mock's, after one
+    // pending poll).
+    let saved = post(&format!("/admin/api/logins/{flow}/complete"), None)
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 201);
+    let saved: Value = saved.json().await.unwrap();
+    assert_eq!(saved["name"], "api@example.com", "{saved}");
+    // Used up.
+    let again = post(&format!("/admin/api/logins/{flow}/complete"), None)
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 400);
+    gateway.restart().await;
+    every_dialect_for(&gateway, MODEL, "kiro").await;
+}
