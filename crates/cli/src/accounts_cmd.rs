@@ -3,10 +3,9 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use subgate_engine::{AccountStatus, QuotaStatus, RestInfo};
+use subgate_engine::{AccountStatus, QuotaStatus, RestInfo, now_millis};
 
 use crate::args::AccountsCommand;
 use crate::models_cmd::{with_engine, write_json, write_table};
@@ -401,14 +400,6 @@ fn shorten(reason: &str) -> String {
     cut.truncate(cut.trim_end().len());
     cut.push('…');
     cut
-}
-
-pub(crate) fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| {
-            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-        })
 }
 
 fn reset(config_file: Option<PathBuf>, name: &str) -> Result<()> {

@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use subgate_engine::{
     BudgetPeriod, IssuedKey, KeyInfo, KeyLimits, KeyScopes, NewKey, UsageGroup, UsageLine,
+    now_millis,
 };
 
-use crate::accounts_cmd::{now_millis, timestamp};
+use crate::accounts_cmd::timestamp;
 use crate::args::{KeysCommand, UsageArgs};
 use crate::models_cmd::{with_engine, write_json, write_table};
 

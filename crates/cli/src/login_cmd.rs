@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use subgate_engine::{Engine, ImportSource, LoginError, Saved};
+use subgate_engine::{Engine, ImportSource, Saved};
 use subgate_providers::LoginMethod;
 
 use crate::args::{ImportArgs, LoginArgs};
@@ -104,14 +104,8 @@ async fn paste_login(
     let line = tokio::time::timeout(args.timeout, read_line())
         .await
         .map_err(|_| anyhow!("no code was pasted within {}s", args.timeout.as_secs()))??;
-    // Claude's page shows `CODE#STATE`; Google's only the code.
-    let line = line.trim();
-    let (code, state) = line.split_once('#').unwrap_or((line, start.flow.as_str()));
-    if code.is_empty() || state != start.flow {
-        bail!(LoginError::BadCode);
-    }
     Ok(engine
-        .finish_login(state, code, args.name.as_deref())
+        .finish_pasted_login(&start.flow, &line, args.name.as_deref())
         .await?)
 }
 

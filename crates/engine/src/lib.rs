@@ -45,6 +45,7 @@ use tokio_util::task::TaskTracker;
 pub use crate::accounts::{AccountError, AccountStatus, QuotaStatus};
 pub use crate::admin::admin_token;
 use crate::catalog::{Catalog, Routes};
+pub use crate::clock::now_millis;
 pub use crate::error::{ErrorDetails, GatewayError};
 use crate::health::HealthBook;
 pub use crate::health::RestInfo;
@@ -370,7 +371,7 @@ impl Engine {
     /// aliases that can be.
     pub fn models(&self) -> Vec<ModelInfo> {
         let inner = &self.inner;
-        let now = clock::now_millis();
+        let now = now_millis();
         let serves = |provider: usize, model: &str| {
             inner.providers[provider]
                 .accounts()

@@ -222,6 +222,23 @@ impl Engine {
         Ok(self.save_login(entry, login, name).await?)
     }
 
+    /// Finishes a paste login with what the user pasted: `CODE#STATE`
+    /// (Claude's page) or the bare code (Google's); a state that is not
+    /// the flow's is refused.
+    pub async fn finish_pasted_login(
+        &self,
+        flow: &str,
+        pasted: &str,
+        name: Option<&str>,
+    ) -> Result<Saved, LoginError> {
+        let pasted = pasted.trim();
+        let (code, state) = pasted.split_once('#').unwrap_or((pasted, flow));
+        if code.is_empty() || state != flow {
+            return Err(LoginError::BadCode);
+        }
+        self.finish_login(flow, code, name).await
+    }
+
     /// Starts a device login: the code the user enters, and where.
     pub async fn begin_device_login(
         &self,

@@ -141,6 +141,17 @@ async fn openapi() -> Response {
     Json(ApiDoc::openapi()).into_response()
 }
 
+/// A JSON body of the shape `T` (`shape` names it in the refusal).
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], shape: &str) -> Result<T, Box<Response>> {
+    serde_json::from_slice(body).map_err(|error| {
+        Box::new(failure(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            format!("the body is not {shape}: {error}"),
+        ))
+    })
+}
+
 fn failure(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
     let body = Failure {
         error: FailureDetail {
@@ -315,15 +326,11 @@ async fn set_priority(
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    match serde_json::from_slice::<Priority>(&body) {
+    match json_body::<Priority>(&body, "`{\"priority\": N}`") {
         Ok(Priority { priority }) => {
             account_answer(admin.engine.set_account_priority(&name, priority).await)
         }
-        Err(error) => failure(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            format!("the body is not `{{\"priority\": N}}`: {error}"),
-        ),
+        Err(refusal) => *refusal,
     }
 }
 
@@ -393,15 +400,9 @@ fn login_failure(error: &LoginError) -> Response {
     (status = 404, body = Failure),
 ))]
 async fn start_login(State(admin): State<Admin>, body: axum::body::Bytes) -> Response {
-    let request: StartLogin = match serde_json::from_slice(&body) {
+    let request: StartLogin = match json_body(&body, "`{\"provider\"}`") {
         Ok(request) => request,
-        Err(error) => {
-            return failure(
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                format!("the body is not `{{\"provider\"}}`: {error}"),
-            );
-        }
+        Err(refusal) => return *refusal,
     };
     match begin(&admin.engine, &request.provider).await {
         Ok(page) => (StatusCode::CREATED, Json(page)).into_response(),
@@ -454,27 +455,15 @@ async fn complete_login(
     let parsed = if body.is_empty() {
         Ok(CompleteLogin::default())
     } else {
-        serde_json::from_slice(&body)
+        json_body(&body, "`{\"code\", \"name\"}`")
     };
     let request: CompleteLogin = match parsed {
         Ok(request) => request,
-        Err(error) => {
-            return failure(
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                format!("the body is not `{{\"code\"}}`: {error}"),
-            );
-        }
+        Err(refusal) => return *refusal,
     };
     let name = request.name.as_deref();
-    let saved = match request.code.as_deref().map(str::trim) {
-        Some(pasted) => {
-            let (code, state) = pasted.split_once('#').unwrap_or((pasted, flow.as_str()));
-            if code.is_empty() || state != flow {
-                return login_failure(&LoginError::BadCode);
-            }
-            admin.engine.finish_login(&flow, code, name).await
-        }
+    let saved = match request.code.as_deref() {
+        Some(pasted) => admin.engine.finish_pasted_login(&flow, pasted, name).await,
         None => admin.engine.finish_device_flow(&flow, name).await,
     };
     match saved {
@@ -617,21 +606,11 @@ struct CreateKey {
     (status = 409, body = Failure),
 ))]
 async fn create_key(State(admin): State<Admin>, body: axum::body::Bytes) -> Response {
-    let request: CreateKey = match serde_json::from_slice(&body) {
+    let request: CreateKey = match json_body(&body, "a key") {
         Ok(request) => request,
-        Err(error) => {
-            return failure(
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                format!("the body is not a key: {error}"),
-            );
-        }
+        Err(refusal) => return *refusal,
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| {
-            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-        });
+    let now = subgate_engine::now_millis();
     let new = NewKey {
         name: request.name,
         scopes: KeyScopes {
@@ -715,11 +694,7 @@ struct UsageQuery {
     (status = 401, body = Failure),
 ))]
 async fn usage(State(admin): State<Admin>, Query(query): Query<UsageQuery>) -> Response {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| {
-            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-        });
+    let now = subgate_engine::now_millis();
     let since = match subgate_engine::since(query.since.as_deref().unwrap_or("24h"), now) {
         Ok(since) => since,
         Err(message) => return failure(StatusCode::BAD_REQUEST, "invalid_request_error", message),
