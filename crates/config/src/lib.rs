@@ -53,12 +53,26 @@ pub struct Config {
     pub aliases: Vec<Alias>,
     /// Upstream services, in the order they were written.
     pub providers: Vec<ProviderConfig>,
-    /// `[pricing] file`: a models.dev-format price file whose prices go on
-    /// top of the bundled ones.
-    pub pricing_file: Option<PathBuf>,
+    /// `[pricing]`: where prices come from besides the bundled table.
+    pub pricing: PricingConfig,
     /// The file this came from, if one was read.
     pub source: Option<PathBuf>,
 }
+
+/// `[pricing]`: price sources in the models.dev `api.json` format, put on
+/// top of the bundled table (the file's prices over the URL's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PricingConfig {
+    /// `file`: a local price file.
+    pub file: Option<PathBuf>,
+    /// `url`: where to download prices from.
+    pub url: Option<Url>,
+    /// `refresh`: how often the URL is fetched and the file read again.
+    pub refresh: Duration,
+}
+
+/// How often prices are read again when `refresh` is not set.
+pub const DEFAULT_PRICING_REFRESH: Duration = Duration::from_hours(24);
 
 /// `[server]`.
 #[derive(Debug, Clone)]

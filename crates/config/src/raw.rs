@@ -37,6 +37,8 @@ pub(crate) struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawPricing {
     pub(crate) file: Option<String>,
+    pub(crate) url: Option<String>,
+    pub(crate) refresh: Option<ConfigDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]

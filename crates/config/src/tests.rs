@@ -232,6 +232,33 @@ fn wrong_values_name_the_key_and_the_fix() {
 }
 
 #[test]
+fn pricing_sources_are_read_and_checked() {
+    let config = load_with(
+        "[pricing]\nurl = \"https://prices.example/api.json\"\nfile = \"/etc/prices.json\"\nrefresh = \"6h\"",
+        &[],
+        vec![],
+    )
+    .unwrap();
+    assert_eq!(
+        config.pricing.url.as_ref().map(Url::as_str),
+        Some("https://prices.example/api.json")
+    );
+    assert_eq!(config.pricing.file, Some(PathBuf::from("/etc/prices.json")));
+    assert_eq!(config.pricing.refresh, Duration::from_hours(6));
+    let defaults = load_with("", &[], vec![]).unwrap().pricing;
+    assert_eq!((defaults.url, defaults.file), (None, None));
+    assert_eq!(defaults.refresh, crate::DEFAULT_PRICING_REFRESH);
+    assert_eq!(
+        error_text("[pricing]\nurl = \"ftp://x/api.json\""),
+        "`pricing.url`: must be an http:// or https:// URL"
+    );
+    assert_eq!(
+        error_text("[pricing]\nrefresh = \"10s\""),
+        "`pricing.refresh`: must be at least a minute"
+    );
+}
+
+#[test]
 fn errors_say_which_override_set_the_value() {
     let error = load_with("", &[("SUBGATE_HOST", "nowhere")], Vec::new()).unwrap_err();
     assert!(

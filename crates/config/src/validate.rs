@@ -10,12 +10,14 @@ use url::Url;
 
 use crate::paths::expand_home;
 use crate::raw::{
-    OneOrMany, RawAccount, RawApi, RawConfig, RawLogFormat, RawProvider, RawRouting, RawTimeouts,
+    OneOrMany, RawAccount, RawApi, RawConfig, RawLogFormat, RawPricing, RawProvider, RawRouting,
+    RawTimeouts,
 };
 use crate::{
-    AccountConfig, Alias, Config, ConfigError, DEFAULT_PORT, Database, KIRO_DEFAULT_BASE_URL,
-    LogConfig, LogFormat, OpenAiApi, PoolConfig, ProviderConfig, RoutingConfig, ServerConfig,
-    StorageConfig, Strategy, UpstreamLimits, default_data_dir,
+    AccountConfig, Alias, Config, ConfigError, DEFAULT_PORT, DEFAULT_PRICING_REFRESH, Database,
+    KIRO_DEFAULT_BASE_URL, LogConfig, LogFormat, OpenAiApi, PoolConfig, PricingConfig,
+    ProviderConfig, RoutingConfig, ServerConfig, StorageConfig, Strategy, UpstreamLimits,
+    default_data_dir,
 };
 
 const DEFAULT_MAX_BODY_BYTES: u64 = 32 << 20;
@@ -87,12 +89,7 @@ pub(crate) fn validate(
     }
     let aliases = aliases(raw.aliases, &providers)?;
 
-    let pricing_file = raw
-        .pricing
-        .file
-        .as_deref()
-        .filter(|file| !file.is_empty())
-        .map(expand_home);
+    let pricing = pricing(&raw.pricing)?;
     Ok(Config {
         server,
         storage,
@@ -100,9 +97,47 @@ pub(crate) fn validate(
         routing,
         aliases,
         providers,
-        pricing_file,
+        pricing,
         source,
     })
+}
+
+/// `[pricing]`.
+fn pricing(raw: &RawPricing) -> Result<PricingConfig, ConfigError> {
+    let file = raw
+        .file
+        .as_deref()
+        .filter(|file| !file.is_empty())
+        .map(expand_home);
+    let url = match raw.url.as_deref().filter(|url| !url.is_empty()) {
+        None => None,
+        Some(text) => {
+            let url = Url::parse(text).map_err(|error| {
+                ConfigError::invalid_with_hint(
+                    "pricing.url",
+                    format!("`{text}` is not a URL: {error}"),
+                    "e.g. url = \"https://models.dev/api.json\"",
+                )
+            })?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(ConfigError::invalid(
+                    "pricing.url",
+                    "must be an http:// or https:// URL",
+                ));
+            }
+            Some(url)
+        }
+    };
+    let refresh = raw
+        .refresh
+        .map_or(DEFAULT_PRICING_REFRESH, |duration| duration.0);
+    if refresh < Duration::from_mins(1) {
+        return Err(ConfigError::invalid(
+            "pricing.refresh",
+            "must be at least a minute",
+        ));
+    }
+    Ok(PricingConfig { file, url, refresh })
 }
 
 fn routing(raw: &RawRouting) -> Result<RoutingConfig, ConfigError> {

@@ -19,6 +19,7 @@ mod health;
 mod import;
 mod keys;
 mod login;
+mod overview;
 mod passthrough;
 mod pool;
 mod pricing;
@@ -54,6 +55,7 @@ pub use crate::keys::{
     BudgetPeriod, ClientKey, IssuedKey, KeyError, KeyInfo, KeyLimits, KeyScopes, NewKey,
 };
 pub use crate::login::{LoginError, LoginStart, Saved};
+pub use crate::overview::{ModelRest, ProviderQuota, WindowTotal};
 use crate::pool::{Affinity, Pool};
 pub use crate::pricing::{Price, PriceTable};
 pub use crate::report::{UsageLine, since};
@@ -202,8 +204,8 @@ pub enum StartError {
         /// The cause.
         source: BuildError,
     },
-    /// `[pricing] file` could not be read.
-    #[error("pricing.file: {0}")]
+    /// `[pricing]`'s file could not be read.
+    #[error("pricing: {0}")]
     Pricing(String),
 }
 
@@ -264,6 +266,11 @@ impl Engine {
                 tracing::warn!(%error, "Reading the client keys failed; the last ones read stay in force.");
             }
         });
+        if let Some(period) = engine.inner.prices.refreshes() {
+            engine.every(period, |inner| async move {
+                inner.prices.refresh().await;
+            });
+        }
         engine.every(credentials::REFRESH_EVERY, |inner| async move {
             credentials::refresh_due(&inner).await;
         });
@@ -309,8 +316,8 @@ impl Engine {
         health.load().await;
         let keys = keys::KeyBook::default();
         keys.sync(&store).await?;
-        let prices =
-            pricing::Prices::load(config.pricing_file.as_deref()).map_err(StartError::Pricing)?;
+        let prices = pricing::Prices::load(&config.pricing, &config.storage.data_dir)
+            .map_err(StartError::Pricing)?;
         let engine = Self {
             inner: Arc::new(Inner {
                 entries: config.providers.clone(),

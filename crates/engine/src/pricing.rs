@@ -1,15 +1,21 @@
 //! What requests cost: a price per model (US dollars per million input,
 //! output, cache-read and cache-write tokens), from a table bundled with
 //! subgate in the models.dev format, which `[pricing] file` can extend or
-//! correct. Subscription requests are priced the same way: what the tokens
+//! correct and `[pricing] url` can keep up to date. Subscription requests are priced the same way: what the tokens
 //! would have cost on the API.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
 
+use bytes::Bytes;
+use http::header::ACCEPT;
+use http::{HeaderMap, HeaderValue, Method};
 use serde::Deserialize;
+use subgate_config::{PricingConfig, Url};
 use subgate_core::Usage;
+use subgate_http::{OutboundRequest, Transport, TransportOptions};
 
 /// The bundled table (models.dev's `api.json` shape, a subset).
 const BUNDLED: &str = include_str!("../data/prices.json");
@@ -107,6 +113,16 @@ impl PriceTable {
         self.models.extend(other.models);
     }
 
+    /// How many models have a price.
+    pub fn len(&self) -> usize {
+        self.models.len()
+    }
+
+    /// Whether no model has a price.
+    pub fn is_empty(&self) -> bool {
+        self.models.is_empty()
+    }
+
     /// The price of `model`: by its id, or its id without a `provider/`
     /// prefix, a date suffix or `-latest`, with dots as dashes
     /// (`claude-sonnet-4.5` is `claude-sonnet-4-5`).
@@ -136,33 +152,178 @@ impl PriceTable {
     }
 }
 
-/// The table in force, swapped whole when it is read again.
+/// The largest price file read from a URL (models.dev's is a few MB).
+const MAX_DOWNLOAD_BYTES: usize = 64 << 20;
+
+/// How long a price download may take in all.
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_mins(1);
+
+/// The last good download, in the data directory: restarts and one-shot
+/// commands (`subgate usage`) price with it without downloading.
+pub(crate) const DOWNLOADED_FILE: &str = "prices-downloaded.json";
+
+/// The table in force, swapped whole when its sources are read again.
 #[derive(Debug)]
-pub(crate) struct Prices(RwLock<Arc<PriceTable>>);
+pub(crate) struct Prices {
+    config: PricingConfig,
+    /// Where the last good download is kept.
+    cache: PathBuf,
+    /// Set when prices come from a URL.
+    transport: Option<Transport>,
+    /// The last good read of each source: a failed read keeps it.
+    sources: Mutex<Sources>,
+    table: RwLock<Arc<PriceTable>>,
+}
+
+#[derive(Debug, Default)]
+struct Sources {
+    downloaded: Option<PriceTable>,
+    file: Option<PriceTable>,
+}
 
 impl Prices {
-    /// The bundled table, with the prices in `file` (models.dev format) on
-    /// top when one is named.
-    pub(crate) fn load(file: Option<&Path>) -> Result<Self, String> {
-        let mut table = PriceTable::bundled();
-        if let Some(file) = file {
-            let text = std::fs::read_to_string(file)
-                .map_err(|error| format!("{}: {error}", file.display()))?;
-            let extra = PriceTable::parse(&text).map_err(|error| {
-                format!("{}: not a models.dev price file: {error}", file.display())
-            })?;
-            table.extend(extra);
-        }
-        Ok(Self(RwLock::new(Arc::new(table))))
+    /// The bundled table with the last download (kept in `data_dir`) and
+    /// `config.file`'s prices on top. The URL is read by
+    /// [`Prices::refresh`], which the engine runs at start and then every
+    /// `config.refresh`.
+    pub(crate) fn load(config: &PricingConfig, data_dir: &Path) -> Result<Self, String> {
+        let file = config.file.as_deref().map(read_file).transpose()?;
+        let cache = data_dir.join(DOWNLOADED_FILE);
+        // A download from another URL, or from before the URL was removed,
+        // is not used; a damaged one is downloaded again.
+        let downloaded = config.url.as_ref().and_then(|_| read_file(&cache).ok());
+        let transport = config
+            .url
+            .as_ref()
+            .map(|_| {
+                Transport::new(TransportOptions {
+                    connect_timeout: Duration::from_secs(10),
+                    first_byte_timeout: Duration::from_secs(30),
+                    idle_timeout: Duration::from_secs(30),
+                })
+            })
+            .transpose()
+            .map_err(|error| error.to_string())?;
+        let sources = Sources { downloaded, file };
+        let table = sources.table();
+        Ok(Self {
+            config: config.clone(),
+            cache,
+            transport,
+            sources: Mutex::new(sources),
+            table: RwLock::new(Arc::new(table)),
+        })
+    }
+
+    /// Whether there is anything to read again.
+    pub(crate) fn refreshes(&self) -> Option<Duration> {
+        (self.config.url.is_some() || self.config.file.is_some()).then_some(self.config.refresh)
+    }
+
+    /// Downloads the URL and reads the file again; a source that fails
+    /// keeps its last good prices, and says why in the log.
+    pub(crate) async fn refresh(&self) {
+        let downloaded = match (&self.config.url, &self.transport) {
+            (Some(url), Some(transport)) => match download(transport, url).await {
+                Ok((table, text)) => {
+                    tracing::info!(url = %url, models = table.len(), "Prices downloaded.");
+                    if let Err(error) = keep(&self.cache, &text).await {
+                        tracing::warn!(%error, "Keeping the downloaded prices failed; a restart downloads them again.");
+                    }
+                    Some(table)
+                }
+                Err(error) => {
+                    tracing::warn!(url = %url, %error, "Downloading prices failed; the last prices stay in force.");
+                    None
+                }
+            },
+            _ => None,
+        };
+        let file = self.config.file.as_deref().and_then(|path| {
+            read_file(path)
+                .inspect_err(|error| {
+                    tracing::warn!(%error, "Reading the price file failed; its last prices stay in force.");
+                })
+                .ok()
+        });
+        let table = {
+            let mut sources = self.sources.lock().unwrap_or_else(PoisonError::into_inner);
+            if downloaded.is_some() {
+                sources.downloaded = downloaded;
+            }
+            if file.is_some() {
+                sources.file = file;
+            }
+            sources.table()
+        };
+        *self.table.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(table);
     }
 
     /// The table now.
     pub(crate) fn table(&self) -> Arc<PriceTable> {
-        self.0
+        self.table
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
+}
+
+impl Sources {
+    /// Bundled, then downloaded, then the file's prices on top.
+    fn table(&self) -> PriceTable {
+        let mut table = PriceTable::bundled();
+        for extra in [&self.downloaded, &self.file].into_iter().flatten() {
+            table.extend(extra.clone());
+        }
+        table
+    }
+}
+
+fn read_file(path: &Path) -> Result<PriceTable, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|error| format!("{}: {error}", path.display()))?;
+    PriceTable::parse(&text)
+        .map_err(|error| format!("{}: not a models.dev price file: {error}", path.display()))
+}
+
+/// Writes `text` to `path` whole or not at all.
+async fn keep(path: &Path, text: &str) -> std::io::Result<()> {
+    let partial = path.with_extension("json.partial");
+    tokio::fs::write(&partial, text).await?;
+    tokio::fs::rename(&partial, path).await
+}
+
+/// The table at `url`, and its text.
+async fn download(transport: &Transport, url: &Url) -> Result<(PriceTable, String), String> {
+    let request = OutboundRequest {
+        method: Method::GET,
+        url: url.clone(),
+        headers: HeaderMap::from_iter([(ACCEPT, HeaderValue::from_static("application/json"))]),
+        body: Bytes::new(),
+    };
+    let exchange = async {
+        let response = transport
+            .send(request)
+            .await
+            .map_err(|error| error.to_string())?;
+        if !response.status.is_success() {
+            return Err(format!("it answered {}", response.status));
+        }
+        response
+            .body
+            .collect(MAX_DOWNLOAD_BYTES)
+            .await
+            .map_err(|error| error.to_string())
+    };
+    let body = tokio::time::timeout(DOWNLOAD_TIMEOUT, exchange)
+        .await
+        .map_err(|_elapsed| {
+            format!("it did not answer within {}s", DOWNLOAD_TIMEOUT.as_secs())
+        })??;
+    let text = String::from_utf8(body.to_vec()).map_err(|error| format!("not UTF-8: {error}"))?;
+    let table = PriceTable::parse(&text)
+        .map_err(|error| format!("not a models.dev price file: {error}"))?;
+    Ok((table, text))
 }
 
 #[cfg(test)]
@@ -209,5 +370,134 @@ mod tests {
         // 1M uncached × 3 + 2M read × 0.3 + 1M written × 3.75 + 0.1M out × 15.
         let cost = price.cost(&usage);
         assert!((cost - (3.0 + 0.6 + 3.75 + 1.5)).abs() < 1e-9, "{cost}");
+    }
+
+    /// A price host on loopback: each GET gets the status and body set in
+    /// `answer` at that moment.
+    async fn price_host(answer: Arc<Mutex<(u16, String)>>) -> Url {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!(
+            "http://{}/api.json",
+            listener.local_addr().unwrap()
+        ))
+        .unwrap();
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the price host lives as long as the test's runtime"
+        )]
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut head = Vec::new();
+                let mut byte = [0; 1];
+                while !head.ends_with(b"\r\n\r\n") && socket.read(&mut byte).await.unwrap_or(0) == 1
+                {
+                    head.push(byte[0]);
+                }
+                let (status, body) = answer.lock().unwrap().clone();
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(reply.as_bytes()).await;
+            }
+        });
+        url
+    }
+
+    fn priced(input: u32) -> String {
+        format!(
+            r#"{{"host": {{"models": {{"m": {{"cost": {{"input": {input}, "output": 1}}}}}}}}}}"#
+        )
+    }
+
+    fn input_price(prices: &Prices) -> Option<f64> {
+        prices.table().price("m").map(|price| price.input)
+    }
+
+    #[tokio::test]
+    async fn downloads_refresh_the_table_keep_the_last_good_one_and_survive_a_restart() {
+        let answer = Arc::new(Mutex::new((200, priced(1))));
+        let url = price_host(answer.clone()).await;
+        let data = tempfile::tempdir().unwrap();
+        let config = PricingConfig {
+            file: None,
+            url: Some(url),
+            refresh: Duration::from_hours(1),
+        };
+        let prices = Prices::load(&config, data.path()).unwrap();
+        assert_eq!(prices.refreshes(), Some(Duration::from_hours(1)));
+        assert_eq!(input_price(&prices), None, "nothing downloaded yet");
+        assert!(
+            prices.table().price("claude-sonnet-4-5").is_some(),
+            "bundled"
+        );
+
+        prices.refresh().await;
+        assert_eq!(input_price(&prices), Some(1.0));
+        *answer.lock().unwrap() = (500, "down".to_owned());
+        prices.refresh().await;
+        assert_eq!(
+            input_price(&prices),
+            Some(1.0),
+            "a failed download keeps the last"
+        );
+        *answer.lock().unwrap() = (200, "{not json".to_owned());
+        prices.refresh().await;
+        assert_eq!(input_price(&prices), Some(1.0), "so does a broken one");
+        *answer.lock().unwrap() = (200, priced(2));
+        prices.refresh().await;
+        assert_eq!(input_price(&prices), Some(2.0));
+
+        // A restart prices with the last download before downloading.
+        *answer.lock().unwrap() = (503, String::new());
+        let restarted = Prices::load(&config, data.path()).unwrap();
+        assert_eq!(input_price(&restarted), Some(2.0));
+        // Without the URL, the download is not used.
+        let no_url = PricingConfig {
+            url: None,
+            ..config
+        };
+        assert_eq!(
+            input_price(&Prices::load(&no_url, data.path()).unwrap()),
+            None
+        );
+        assert_eq!(
+            Prices::load(&no_url, data.path()).unwrap().refreshes(),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn the_file_goes_over_the_download_and_is_read_again() {
+        let url = price_host(Arc::new(Mutex::new((200, priced(1))))).await;
+        let data = tempfile::tempdir().unwrap();
+        let file = data.path().join("mine.json");
+        std::fs::write(&file, priced(9)).unwrap();
+        let config = PricingConfig {
+            file: Some(file.clone()),
+            url: Some(url),
+            refresh: Duration::from_hours(1),
+        };
+        let prices = Prices::load(&config, data.path()).unwrap();
+        assert_eq!(input_price(&prices), Some(9.0));
+        prices.refresh().await;
+        assert_eq!(input_price(&prices), Some(9.0), "the file wins");
+        std::fs::write(&file, priced(7)).unwrap();
+        prices.refresh().await;
+        assert_eq!(input_price(&prices), Some(7.0), "the file is read again");
+        std::fs::write(&file, "broken").unwrap();
+        prices.refresh().await;
+        assert_eq!(
+            input_price(&prices),
+            Some(7.0),
+            "a broken file keeps its last prices"
+        );
+        assert!(
+            Prices::load(&config, data.path())
+                .unwrap_err()
+                .contains("not a models.dev price file"),
+            "but is refused at start"
+        );
     }
 }

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use subgate_config::Config;
 use subgate_engine::{
     AccountError, AccountStatus, BudgetPeriod, Engine, KeyError, KeyInfo, KeyLimits, KeyScopes,
-    LoginError, ModelInfo, NewKey, Saved, UsageGroup, UsageLine,
+    LoginError, ModelInfo, ModelRest, NewKey, ProviderQuota, Saved, UsageGroup, UsageLine,
+    WindowTotal,
 };
 use subgate_providers::LoginMethod;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -36,12 +37,13 @@ use crate::config_view::ConfigView;
     paths(
         health, accounts, account, enable_account, disable_account, refresh_account,
         reset_account, set_priority, remove_account, models, keys, create_key, key, revoke_key,
-        rotate_key, usage, config_in_force, start_login, complete_login
+        rotate_key, usage, quota, config_in_force, start_login, complete_login
     ),
     components(schemas(
         Health, Failure, FailureDetail, CreateKey, IssuedKeyBody, KeyInfo, KeyScopes,
         KeyLimits, BudgetPeriod, AccountStatus, UsageLine, ModelInfo, Reset, Priority,
-        ConfigView, StartLogin, LoginPage, CompleteLogin, Saved
+        ConfigView, StartLogin, LoginPage, CompleteLogin, Saved, ProviderQuota, WindowTotal,
+        ModelRest
     )),
     modifiers(&AdminToken),
     security(("admin_token" = []))
@@ -113,6 +115,7 @@ pub(crate) fn router(engine: Engine, token: &str, config: &Config) -> Router {
     Router::new()
         .route("/admin/api/health", get(health))
         .route("/admin/api/accounts", get(accounts))
+        .route("/admin/api/quota", get(quota))
         .route(
             "/admin/api/accounts/{name}",
             get(account).delete(remove_account),
@@ -534,6 +537,23 @@ async fn health(State(admin): State<Admin>) -> Response {
 async fn accounts(State(admin): State<Admin>) -> Response {
     match admin.engine.all_accounts().await {
         Ok(accounts) => Json(accounts).into_response(),
+        Err(error) => failure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            error.to_string(),
+        ),
+    }
+}
+
+/// Quota at a glance: per provider, the accounts that can answer now, when
+/// the next resting one is back, and each quota window summed.
+#[utoipa::path(get, path = "/admin/api/quota", responses(
+    (status = 200, body = [ProviderQuota]),
+    (status = 401, body = Failure),
+))]
+async fn quota(State(admin): State<Admin>) -> Response {
+    match admin.engine.quota_overview().await {
+        Ok(overview) => Json(overview).into_response(),
         Err(error) => failure(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",

@@ -20,8 +20,19 @@ pub(crate) struct ConfigView {
     providers: Vec<ProviderView>,
     /// Model aliases and their targets (`provider/model`).
     aliases: Vec<AliasView>,
-    /// `[pricing] file`.
-    pricing_file: Option<String>,
+    /// `[pricing]`.
+    pricing: PricingView,
+}
+
+/// `[pricing]`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+struct PricingView {
+    /// A models.dev-format price file.
+    file: Option<String>,
+    /// Where prices are downloaded from (its query masked).
+    url: Option<String>,
+    /// How often both are read again.
+    refresh_ms: u64,
 }
 
 /// `[server]`.
@@ -100,8 +111,7 @@ impl ConfigView {
                 host: config.server.host.to_string(),
                 port: config.server.port,
                 max_body_bytes: config.server.max_body_bytes,
-                shutdown_timeout_ms: u64::try_from(config.server.shutdown_timeout.as_millis())
-                    .unwrap_or(u64::MAX),
+                shutdown_timeout_ms: millis(config.server.shutdown_timeout),
                 require_keys: config.server.require_keys,
             },
             storage: StorageView {
@@ -150,12 +160,27 @@ impl ConfigView {
                         .collect(),
                 })
                 .collect(),
-            pricing_file: config
-                .pricing_file
-                .as_ref()
-                .map(|path| path.display().to_string()),
+            pricing: PricingView {
+                file: config
+                    .pricing
+                    .file
+                    .as_ref()
+                    .map(|path| path.display().to_string()),
+                url: config.pricing.url.as_ref().map(|url| {
+                    let mut url = url.clone();
+                    if url.query().is_some() {
+                        url.set_query(Some("redacted"));
+                    }
+                    url.to_string()
+                }),
+                refresh_ms: millis(config.pricing.refresh),
+            },
         }
     }
+}
+
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A database URL with its password (if any) masked.

@@ -263,7 +263,11 @@ async fn expired_and_revoked_keys_stop_at_once() {
 }
 
 /// `subgate ARGS --config …` against the gateway's config and data.
-async fn subgate(gateway: &TestGateway, home: &Path, args: &[&str]) -> (bool, String, String) {
+pub(crate) async fn subgate(
+    gateway: &TestGateway,
+    home: &Path,
+    args: &[&str],
+) -> (bool, String, String) {
     let (config, data) = cli_env(gateway);
     let mut args = args.to_vec();
     args.extend(["--config", config.to_str().unwrap()]);
@@ -613,7 +617,7 @@ async fn a_budget_refuses_once_spent_and_survives_a_restart() {
 }
 
 /// The admin token of a test gateway, as `subgate admin token` prints it.
-async fn admin_token(gateway: &TestGateway) -> String {
+pub(crate) async fn admin_token(gateway: &TestGateway) -> String {
     let home = tempfile::tempdir().unwrap();
     let (ok, out, err) = subgate(gateway, home.path(), &["admin", "token"]).await;
     assert!(ok, "{err}");
@@ -623,7 +627,7 @@ async fn admin_token(gateway: &TestGateway) -> String {
 }
 
 /// A management API call: status and JSON body.
-async fn admin(
+pub(crate) async fn admin(
     gateway: &TestGateway,
     method: reqwest::Method,
     path: &str,
@@ -840,7 +844,7 @@ async fn the_management_api_answers_as_its_openapi_document_says() {
     assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
     assert_eq!(
         doc["paths"].as_object().unwrap().len(),
-        17,
+        18,
         "{}",
         doc["paths"]
     );
@@ -893,6 +897,7 @@ async fn the_management_api_answers_as_its_openapi_document_says() {
             "/admin/api/keys/{name}/revoke",
         ),
         (Method::GET, "/admin/api/accounts", "/admin/api/accounts"),
+        (Method::GET, "/admin/api/quota", "/admin/api/quota"),
         (Method::GET, "/admin/api/usage?by=key", "/admin/api/usage"),
         (
             Method::GET,

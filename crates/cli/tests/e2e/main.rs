@@ -14,6 +14,7 @@ mod cli;
 mod clients;
 mod codex;
 mod copilot;
+mod costs;
 mod errors;
 mod gemini_cli;
 mod keys;

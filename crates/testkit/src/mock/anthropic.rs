@@ -124,7 +124,7 @@ pub(super) async fn messages_behind(
         let body = json!({
             "id": ID, "type": "message", "role": "assistant", "model": model, "content": content,
             "stop_reason": stop_reason, "stop_sequence": stop_sequence,
-            "usage": {"input_tokens": input, "output_tokens": output, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+            "usage": {"input_tokens": input, "output_tokens": output, "cache_creation_input_tokens": scenario.cache_tokens.1, "cache_read_input_tokens": scenario.cache_tokens.0},
         });
         let mut response = json_response(StatusCode::OK, &body);
         add_headers(&mut response, &scenario);
@@ -185,7 +185,7 @@ fn stream_events(
             &json!({"type": "message_start", "message": {
                 "id": ID, "type": "message", "role": "assistant", "model": model, "content": [],
                 "stop_reason": null, "stop_sequence": null,
-                "usage": {"input_tokens": input, "output_tokens": 1, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+                "usage": {"input_tokens": input, "output_tokens": 1, "cache_creation_input_tokens": scenario.cache_tokens.1, "cache_read_input_tokens": scenario.cache_tokens.0},
             }}),
         )),
         Wire::meta(named("ping", &json!({"type": "ping"}))),

@@ -83,6 +83,8 @@ pub struct Scenario {
     pub(crate) end: StreamEnd,
     pub(crate) malformed_at: Option<usize>,
     pub(crate) kiro: Option<KiroScript>,
+    /// Prompt tokens read from and written to the cache (Anthropic).
+    pub(crate) cache_tokens: (u64, u64),
 }
 
 impl Default for Scenario {
@@ -100,6 +102,7 @@ impl Default for Scenario {
             end: StreamEnd::Complete,
             malformed_at: None,
             kiro: None,
+            cache_tokens: (0, 0),
         }
     }
 }
@@ -119,6 +122,15 @@ impl Scenario {
             outputs,
             ..Self::default()
         }
+    }
+
+    /// Reports this many prompt tokens read from the prompt cache and
+    /// written to it, besides the uncached ones (Anthropic's
+    /// `cache_read_input_tokens` and `cache_creation_input_tokens`).
+    #[must_use]
+    pub fn cache_tokens(mut self, read: u64, written: u64) -> Self {
+        self.cache_tokens = (read, written);
+        self
     }
 
     /// Ends the answer for this reason.
