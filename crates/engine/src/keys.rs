@@ -9,9 +9,10 @@
 //! Requests per minute, tokens per minute and requests in flight are
 //! enforced per key in this process ([`KeyMeter`]; with several replicas
 //! each counts its own). A budget counts what the key's recorded requests
-//! cost since the period began (read once per period, at the key's first
-//! request in it) plus what this process served since, priced by
-//! [`crate::pricing`].
+//! cost since the period began (read at the key's first request in the
+//! period) plus what this process served since, priced by
+//! [`crate::pricing`]; the records are read again at every sync, so what
+//! other replicas spent counts here within seconds.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -24,6 +25,7 @@ use subgate_auth::client_key;
 use subgate_store::{ClientKeyRow, NewClientKey, Store, StoreError};
 
 use crate::clock::now_millis;
+use crate::pricing::PriceTable;
 use crate::{Engine, GatewayError};
 
 /// How often the book is read again from the store.
@@ -195,6 +197,20 @@ impl KeyMeter {
             && Some(*start) == period_start
         {
             *spent += dollars;
+        }
+    }
+
+    /// Raises the spend counted for the period starting at `start` to
+    /// `recorded`, what the records of every replica add up to. This
+    /// process's own spend is counted before its records are written, so
+    /// the larger of the two is the nearer to the truth.
+    fn catch_up(&self, start: i64, recorded: f64) {
+        let mut spend = self.spend.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((counted, spent)) = spend.as_mut()
+            && *counted == start
+            && recorded > *spent
+        {
+            *spent = recorded;
         }
     }
 
@@ -413,6 +429,33 @@ impl KeyBook {
             .collect();
         *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
         self.any.store(!rows.is_empty(), Ordering::Release);
+        Ok(())
+    }
+
+    /// Reads again what each key with a budget counted here has spent in
+    /// its period, from the records of every replica.
+    pub(crate) async fn recount_budgets(
+        &self,
+        store: &Store,
+        prices: &PriceTable,
+    ) -> Result<(), StoreError> {
+        let now = now_millis();
+        let counted: Vec<(Arc<KeyMeter>, String, i64)> = self
+            .keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .filter_map(|key| {
+                let start = key.budget_period(now)?;
+                key.meter
+                    .spent(start)
+                    .map(|_| (key.meter.clone(), key.id.clone(), start))
+            })
+            .collect();
+        for (meter, id, start) in counted {
+            let totals = store.key_usage_totals(&id, start).await?;
+            meter.catch_up(start, crate::report::cost_of(&totals, prices));
+        }
         Ok(())
     }
 

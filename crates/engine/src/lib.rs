@@ -265,6 +265,10 @@ impl Engine {
             if let Err(error) = inner.keys.sync(&inner.store).await {
                 tracing::warn!(%error, "Reading the client keys failed; the last ones read stay in force.");
             }
+            let prices = inner.prices.table();
+            if let Err(error) = inner.keys.recount_budgets(&inner.store, &prices).await {
+                tracing::warn!(%error, "Reading what keys spent failed; budgets count this replica's spend until the next read.");
+            }
         });
         if let Some(period) = engine.inner.prices.refreshes() {
             engine.every(period, |inner| async move {
