@@ -100,6 +100,34 @@ struct FlowData {
     redirect_uri: String,
 }
 
+/// A device flow taken from the store by a `complete` call: put back
+/// unless [`FlowLease::settle`] says it is over, so that a call cut short
+/// (a dropped future) does not lose the login.
+struct FlowLease {
+    engine: Engine,
+    row: Option<OAuthFlowRow>,
+}
+
+impl FlowLease {
+    fn settle(mut self) {
+        self.row = None;
+    }
+}
+
+impl Drop for FlowLease {
+    fn drop(&mut self) {
+        let Some(row) = self.row.take() else {
+            return;
+        };
+        let store = self.engine.inner.store.clone();
+        self.engine.inner.tasks.spawn(async move {
+            if let Err(error) = store.put_oauth_flow(&row).await {
+                tracing::warn!(%error, "A device login could not be kept for another try; start it again.");
+            }
+        });
+    }
+}
+
 /// A device login kept for a later call to finish (the management API).
 #[derive(Serialize, Deserialize)]
 struct DeviceFlowData {
@@ -296,7 +324,9 @@ impl Engine {
 
     /// Waits for the user to approve a device login begun by
     /// [`Self::begin_device_flow`] (until its code expires), then saves
-    /// the account. The flow is used up by the call, finished or not.
+    /// the account. The flow is used up once the login is saved, denied or
+    /// expired; a call that ends otherwise (the client went away, the
+    /// upstream failed) leaves it to be completed by another call.
     pub async fn finish_device_flow(
         &self,
         flow: &str,
@@ -311,7 +341,18 @@ impl Engine {
         let data: DeviceFlowData =
             serde_json::from_str(expose(&row.data)).map_err(|_| LoginError::Expired)?;
         let entry = self.login_entry(&data.provider)?.clone();
-        self.finish_device_login(&entry, &data.start, name).await
+        let lease = FlowLease {
+            engine: self.clone(),
+            row: Some(row),
+        };
+        let result = self.finish_device_login(&entry, &data.start, name).await;
+        if matches!(
+            result,
+            Ok(_) | Err(LoginError::CodeExpired | LoginError::Denied(_))
+        ) {
+            lease.settle();
+        }
+        result
     }
 
     /// Waits for the user to approve a device login (polling as the

@@ -583,18 +583,31 @@ async fn a_device_login_is_completed_through_the_management_api() {
     assert_eq!(started["method"], "device", "{started}");
     assert!(started["user_code"].is_string(), "{started}");
     let flow = started["flow"].as_str().unwrap().to_owned();
+    let complete = format!("/admin/api/logins/{flow}/complete");
+    // A call the client gives up on leaves the flow for the next one.
+    let cut = http_client()
+        .post(gateway.url(&complete))
+        .header("authorization", format!("Bearer {token}"))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(cut.is_err_and(|error| error.is_timeout()));
     // No code: the call waits for the approval (the mock's, after one
-    // pending poll).
-    let saved = post(&format!("/admin/api/logins/{flow}/complete"), None)
-        .await
-        .unwrap();
+    // pending poll). The gateway puts the flow back as it notices the
+    // client left.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let saved = loop {
+        let answer = post(&complete, None).await.unwrap();
+        if answer.status() != 400 || tokio::time::Instant::now() > deadline {
+            break answer;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(saved.status(), 201);
     let saved: Value = saved.json().await.unwrap();
     assert_eq!(saved["name"], "api@example.com", "{saved}");
     // Used up.
-    let again = post(&format!("/admin/api/logins/{flow}/complete"), None)
-        .await
-        .unwrap();
+    let again = post(&complete, None).await.unwrap();
     assert_eq!(again.status(), 400);
     gateway.restart().await;
     every_dialect_for(&gateway, MODEL, "kiro").await;
