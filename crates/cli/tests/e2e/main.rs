@@ -15,6 +15,7 @@ mod clients;
 mod codex;
 mod copilot;
 mod errors;
+mod faults;
 mod gemini_cli;
 mod keys;
 mod kiro;
