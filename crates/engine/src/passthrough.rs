@@ -203,6 +203,19 @@ impl PassThrough {
     }
 }
 
+impl Drop for PassThrough {
+    fn drop(&mut self) {
+        // Dropped before its end: the client went away. What the upstream
+        // reported until then (the input, at least) was spent; record it
+        // rather than the nothing the meter alone would.
+        if !self.finished {
+            self.finished = true;
+            self.meter
+                .finish(499, self.tap.usage(), Some(FailureClass::ClientCancelled));
+        }
+    }
+}
+
 /// Maps a transport failure in the middle of a body.
 pub(crate) fn mid_stream(error: &TransportError) -> (ErrorKind, FailureClass) {
     match error {

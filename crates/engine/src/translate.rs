@@ -198,6 +198,19 @@ impl Translated {
     }
 }
 
+impl Drop for Translated {
+    fn drop(&mut self) {
+        // Dropped before its end: the client went away. What the upstream
+        // reported until then (the input, at least) was spent; record it
+        // rather than the nothing the meter alone would.
+        if !self.finished {
+            self.finished = true;
+            self.meter
+                .finish(499, self.usage, Some(FailureClass::ClientCancelled));
+        }
+    }
+}
+
 impl Stream for Translated {
     type Item = Bytes;
 

@@ -16,6 +16,7 @@ mod codex;
 mod copilot;
 mod costs;
 mod errors;
+mod faults;
 mod gemini_cli;
 mod keys;
 mod kiro;

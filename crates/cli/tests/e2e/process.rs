@@ -89,6 +89,11 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id().expect("still running")
+    }
+
     /// Sends SIGTERM (or another signal by name).
     pub(crate) async fn signal(&self, name: &str) {
         let pid = self.child.id().expect("still running").to_string();

@@ -10,7 +10,11 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use serde_json::Value;
 
+use super::connection::Connection;
 use super::{OutcomeGuard, RecordedRequest, Scenario, State, StreamEnd};
+
+/// What an endless event repeats (see `Scenario::endless_event_at`).
+static FLOOD: [u8; 64 * 1024] = [b'x'; 64 * 1024];
 
 /// Records a request; returns its index.
 pub(crate) fn record(
@@ -49,10 +53,26 @@ pub(crate) fn add_headers(response: &mut Response, scenario: &Scenario) {
     }
 }
 
-/// The scenario's error answer, if it has one. `{authorization}` in the
-/// body becomes the credential the request carried (in `credential`'s
-/// header), as a careless upstream would echo it.
-fn scenario_error(scenario: &Scenario, headers: &HeaderMap, credential: &str) -> Option<Response> {
+/// The scenario's scripted answer, if it has one: its connection reset
+/// before the head, its raw body, or its error. `{authorization}` in an
+/// error body becomes the credential the request carried (in
+/// `credential`'s header), as a careless upstream would echo it.
+fn scripted_answer(scenario: &Scenario, headers: &HeaderMap, credential: &str) -> Option<Response> {
+    if scenario.reset_before_head {
+        Connection::current()
+            .expect("a request is handled with its connection at hand")
+            .reset();
+        // Never sent: the connection fails its first write.
+        return Some(Response::new(Body::empty()));
+    }
+    if let Some(raw) = &scenario.raw_answer {
+        let mut response = Response::new(Body::from(raw.clone()));
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        add_headers(&mut response, scenario);
+        return Some(response);
+    }
     let (status, template) = scenario.error.as_ref()?;
     let sent = headers
         .get(credential)
@@ -135,6 +155,8 @@ enum Step {
     /// The final step of a body that ends normally.
     Last(Bytes),
     Abort,
+    /// An event that never ends.
+    Endless,
 }
 
 /// How a mock writes a failure in its stream: the message and how many
@@ -185,11 +207,24 @@ pub(crate) fn stream_chunked(
                 | StreamEnd::Reset { .. }
                 | StreamEnd::Error { .. } => {}
             }
+            if scenario.endless_at == Some(content_seen) {
+                steps.push(Step::Endless);
+                break;
+            }
             if scenario.malformed_at == Some(content_seen) {
                 content_seen += 1;
                 steps.push(Step::Data(Bytes::from_static(
                     b"data: {\"malformed\": [\n\n",
                 )));
+                continue;
+            }
+            if let Some((_, raw)) = scenario
+                .raw_events
+                .iter()
+                .find(|(index, _)| *index == content_seen)
+            {
+                content_seen += 1;
+                steps.push(Step::Data(raw.clone()));
                 continue;
             }
             content_seen += 1;
@@ -199,13 +234,14 @@ pub(crate) fn stream_chunked(
     if let Some(size) = chunk_bytes {
         steps = rechunk(steps, size);
     }
-    if !matches!(steps.last(), Some(Step::Abort))
+    if !matches!(steps.last(), Some(Step::Abort | Step::Endless))
         && let Some(Step::Data(last)) = steps.pop()
     {
         steps.push(Step::Last(last));
     }
     let delay = scenario.chunk_delay;
     let body_delay = scenario.body_delay;
+    let connection = Connection::current();
     let mut guard = Some(guard);
     let body = futures_util::stream::iter(steps.into_iter().enumerate())
         .then(move |(at, step)| async move {
@@ -217,15 +253,30 @@ pub(crate) fn stream_chunked(
             }
             step
         })
-        .map(move |step| {
+        .flat_map(move |step| {
             if matches!(step, Step::Last(_) | Step::Abort)
                 && let Some(guard) = guard.as_mut()
             {
                 guard.complete();
             }
+            let one = |item| futures_util::stream::once(std::future::ready(item)).boxed();
             match step {
-                Step::Data(bytes) | Step::Last(bytes) => Ok(bytes),
-                Step::Abort => Err(std::io::Error::other("the mock resets the stream")),
+                Step::Data(bytes) | Step::Last(bytes) => one(Ok(bytes)),
+                Step::Abort => {
+                    if let Some(connection) = &connection {
+                        connection.reset();
+                    }
+                    one(Err(std::io::Error::other("the mock resets the stream")))
+                }
+                // Never complete: the guard marks the request cancelled
+                // when the caller goes away.
+                Step::Endless => futures_util::stream::once(std::future::ready(Ok(
+                    Bytes::from_static(b"data: "),
+                )))
+                .chain(futures_util::stream::repeat_with(|| {
+                    Ok(Bytes::from_static(&FLOOD))
+                }))
+                .boxed(),
             }
         });
     let mut response = Response::new(Body::from_stream(body));
@@ -236,23 +287,22 @@ pub(crate) fn stream_chunked(
     response
 }
 
-/// `steps`' bytes in pieces of `size` (at least 1), keeping a final abort.
+/// `steps`' bytes in pieces of `size` (at least 1), keeping a final abort
+/// or endless event.
 fn rechunk(steps: Vec<Step>, size: usize) -> Vec<Step> {
     let mut bytes = Vec::new();
-    let mut abort = false;
+    let mut end = None;
     for step in steps {
         match step {
             Step::Data(data) | Step::Last(data) => bytes.extend_from_slice(&data),
-            Step::Abort => abort = true,
+            end_step @ (Step::Abort | Step::Endless) => end = Some(end_step),
         }
     }
     let mut pieces: Vec<Step> = bytes
         .chunks(size.max(1))
         .map(|piece| Step::Data(Bytes::copy_from_slice(piece)))
         .collect();
-    if abort {
-        pieces.push(Step::Abort);
-    }
+    pieces.extend(end);
     pieces
 }
 
@@ -335,7 +385,7 @@ pub(crate) async fn admit(
             };
             let scenario = state.next_scenario(body);
             let mut guard = begin(state, index, &scenario).await;
-            if let Some(answer) = scenario_error(&scenario, headers, gate.credential) {
+            if let Some(answer) = scripted_answer(&scenario, headers, gate.credential) {
                 guard.complete();
                 return Err(answer);
             }
@@ -345,7 +395,7 @@ pub(crate) async fn admit(
     let scenario = state.next_scenario(body);
     let mut guard = begin(state, index, &scenario).await;
     let refusal =
-        check(state, headers).or_else(|| scenario_error(&scenario, headers, gate.credential));
+        check(state, headers).or_else(|| scripted_answer(&scenario, headers, gate.credential));
     let request = match refusal {
         Some(refusal) => Err(refusal),
         None => serde_json::from_slice::<Value>(body).map_err(|_| (gate.not_json)()),

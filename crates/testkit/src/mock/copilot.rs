@@ -277,7 +277,7 @@ async fn copilot_token(
     let github = bearer(&headers, true).unwrap_or_default();
     let base = lock(&state.base).clone();
     let seat = !lock(&state.copilot).no_seat;
-    let tokens = match state.oauth.refresh(github, &base, seat) {
+    let tokens = match state.oauth.refresh_held(github, &base, seat).await {
         Refresh::Injected(status, body) => return raw_response(status, &body),
         Refresh::Unknown => return bad_credentials(),
         Refresh::NoSeat => {

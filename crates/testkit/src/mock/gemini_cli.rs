@@ -346,7 +346,11 @@ async fn token(
         }
         "refresh_token" => {
             let base = lock(&state.base).clone();
-            match state.oauth.refresh(field("refresh_token"), &base, true) {
+            match state
+                .oauth
+                .refresh_held(field("refresh_token"), &base, true)
+                .await
+            {
                 Refresh::Injected(status, body) => raw_response(status, &body),
                 Refresh::Issued(tokens) => token_answer(&state, &tokens, false),
                 Refresh::Unknown | Refresh::NoSeat => oauth_error(

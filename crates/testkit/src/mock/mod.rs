@@ -1,12 +1,13 @@
-//! Mock upstreams: shared machinery (listener, recorder, scenarios), one
-//! module per wire the mocks speak, and the subscription services (Claude,
-//! Codex, Copilot, Gemini CLI, Kiro) with the sign-in side they share
-//! (`oauth`).
+//! Mock upstreams: shared machinery (listener, recorder, scenarios, a
+//! reset switch on every connection), one module per wire the mocks speak,
+//! and the subscription services (Claude, Codex, Copilot, Gemini CLI, Kiro)
+//! with the sign-in side they share (`oauth`).
 
 mod anthropic;
 mod claude;
 mod codex;
 mod common;
+mod connection;
 mod copilot;
 mod gemini;
 mod gemini_cli;
@@ -264,12 +265,16 @@ impl MockUpstream {
             .expect("binding a loopback port");
         let address = listener.local_addr().expect("reading the bound address");
         *lock(&state.base) = format!("http://{address}");
+        // Every request can reach its connection, to reset it.
+        let service = router
+            .layer(axum::middleware::from_fn(connection::scope))
+            .into_make_service_with_connect_info::<connection::Connection>();
         #[expect(
             clippy::disallowed_methods,
             reason = "the mock lives as long as the test and is aborted on drop"
         )]
         let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
+            let _ = axum::serve(connection::ResettableListener(listener), service).await;
         });
         Self {
             address,

@@ -142,6 +142,7 @@ struct Registry {
     rotate: bool,
     failures: VecDeque<(u16, String)>,
     refreshes: usize,
+    hold: Duration,
     deny: bool,
     script: VecDeque<DeviceStep>,
     interval: u64,
@@ -179,6 +180,7 @@ impl Default for MockOAuth {
                 rotate: true,
                 failures: VecDeque::new(),
                 refreshes: 0,
+                hold: Duration::ZERO,
                 deny: false,
                 script: VecDeque::new(),
                 interval: 1,
@@ -305,6 +307,15 @@ impl MockOAuth {
         self.registry()
             .failures
             .push_back((status, body.to_owned()));
+    }
+
+    /// Holds every refresh (Copilot: token exchange) this long before
+    /// answering it; `Duration::ZERO` (the default) answers at once. Nothing
+    /// changes until the answer goes out, as with a server that commits a
+    /// rotation with its answer: a caller that goes away meanwhile (a
+    /// gateway killed mid-refresh) leaves its refresh token good.
+    pub fn hold_refresh(&self, hold: Duration) {
+        self.registry().hold = hold;
     }
 
     /// Successful refreshes so far (Copilot: successful token exchanges).
@@ -436,6 +447,17 @@ impl MockOAuth {
             return Err("state does not match the authorization request");
         }
         Ok(registry.mint(issued.identity))
+    }
+
+    /// [`MockOAuth::refresh`] once the hold set by
+    /// [`MockOAuth::hold_refresh`] is over; dropped before that (the caller
+    /// went away), it changes nothing.
+    pub(crate) async fn refresh_held(&self, token: &str, base: &str, seat: bool) -> Refresh {
+        let hold = self.registry().hold;
+        if !hold.is_zero() {
+            tokio::time::sleep(hold).await;
+        }
+        self.refresh(token, base, seat)
     }
 
     /// A refresh with `token` (Copilot: an exchange of GitHub token `token`

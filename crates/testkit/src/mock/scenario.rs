@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::StatusCode;
 
 use super::KiroScript;
@@ -17,7 +18,8 @@ pub enum StreamEnd {
         /// Content events sent before the cut.
         after: usize,
     },
-    /// After this many content events the connection is aborted mid-body.
+    /// After this many content events the TCP connection is reset (an
+    /// RST, not a clean close) mid-body.
     Reset {
         /// Content events sent before the reset.
         after: usize,
@@ -82,6 +84,10 @@ pub struct Scenario {
     pub(crate) body_delay: Duration,
     pub(crate) end: StreamEnd,
     pub(crate) malformed_at: Option<usize>,
+    pub(crate) raw_events: Vec<(usize, Bytes)>,
+    pub(crate) endless_at: Option<usize>,
+    pub(crate) raw_answer: Option<Bytes>,
+    pub(crate) reset_before_head: bool,
     pub(crate) kiro: Option<KiroScript>,
     /// Prompt tokens read from and written to the cache (Anthropic).
     pub(crate) cache_tokens: (u64, u64),
@@ -101,6 +107,10 @@ impl Default for Scenario {
             body_delay: Duration::ZERO,
             end: StreamEnd::Complete,
             malformed_at: None,
+            raw_events: Vec::new(),
+            endless_at: None,
+            raw_answer: None,
+            reset_before_head: false,
             kiro: None,
             cache_tokens: (0, 0),
         }
@@ -201,6 +211,45 @@ impl Scenario {
     pub fn malformed_chunk_at(mut self, index: usize) -> Self {
         self.malformed_at = Some(index);
         self
+    }
+
+    /// Sends `bytes` as they are in place of content event `index`: a
+    /// garbage line, an event without `data:`, JSON that does not parse,
+    /// bytes that are not UTF-8. Several may be given, one per index.
+    #[must_use]
+    pub fn raw_event_at(mut self, index: usize, bytes: impl Into<Bytes>) -> Self {
+        self.raw_events.push((index, bytes.into()));
+        self
+    }
+
+    /// In place of content event `index`, starts an event that never ends:
+    /// `data: ` and then 64 KiB pieces of `x`, with no line end, for as long
+    /// as the caller reads. A reader without a limit on one event grows
+    /// until it runs out of memory.
+    #[must_use]
+    pub fn endless_event_at(mut self, index: usize) -> Self {
+        self.endless_at = Some(index);
+        self
+    }
+
+    /// Answers 200 with `body` as it is (`application/json`), whatever the
+    /// request asked, once the API's own checks pass: a body that is not
+    /// JSON, or not UTF-8, where a well-formed answer was due.
+    pub fn raw_answer(body: impl Into<Bytes>) -> Self {
+        Self {
+            raw_answer: Some(body.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Resets the TCP connection (an RST) once the request is read, before
+    /// any byte of the response head goes out: an upstream that crashed, or
+    /// a proxy in front of it that dropped the connection.
+    pub fn reset_before_head() -> Self {
+        Self {
+            reset_before_head: true,
+            ..Self::default()
+        }
     }
 
     /// Kiro's stream quirks for this answer (duplicate tool uses, a
