@@ -59,7 +59,7 @@ pub(crate) fn with_engine<T>(
     work: impl AsyncFnOnce(&Engine) -> Result<T>,
 ) -> Result<T> {
     let config = load_config(config_file, Vec::new())?;
-    crate::logging::init(&LogConfig {
+    let _log = crate::logging::init(&LogConfig {
         format: config.log.format,
         filter: "warn".to_owned(),
     })?;

@@ -25,7 +25,7 @@ pub(crate) fn run(config_file: Option<PathBuf>, args: &ServeArgs) -> Result<()> 
         overrides.push(Override::log_format(format));
     }
     let config = load_config(config_file.clone(), overrides)?;
-    crate::logging::init(&config.log)?;
+    let _log = crate::logging::init(&config.log)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
