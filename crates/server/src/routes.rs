@@ -375,6 +375,9 @@ fn dialect_of(path: &str) -> Dialect {
 }
 
 async fn no_route(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    if uri.path().starts_with(crate::admin::PREFIX) {
+        return crate::admin::no_route(&method, uri.path());
+    }
     respond::error(
         route_dialect(uri.path(), &headers),
         &GatewayError::no_route(method.as_str(), uri.path()),
