@@ -47,6 +47,12 @@ seed() {
         { printf '\x02\x0b'; cat "$stream"; } >"$dir/seed-$dialect"
       done
       ;;
+    config)
+      # The example as shipped, beside the copy in seeds/config/ (which
+      # may be older).
+      cp ../crates/config/config.example.toml "$dir/seed-example.toml"
+      sed 's/^# //' ../crates/config/config.example.toml >"$dir/seed-example-uncommented.toml"
+      ;;
   esac
 }
 
