@@ -41,10 +41,17 @@ seed() {
       { printf '\x06\x1f'; cat "$fixtures/$dialect/stream.sse"; } >"$dir/seed-stream"
       ;;
     sse)
-      for dialect in "$fixtures"/*/; do
-        dialect="$(basename "$dialect")"
-        { printf '\x02\x0b'; cat "$fixtures/$dialect/stream.sse"; } >"$dir/seed-$dialect"
+      # Only the dialects that stream SSE (Kiro's stream is binary).
+      for stream in "$fixtures"/*/stream.sse; do
+        dialect="$(basename "$(dirname "$stream")")"
+        { printf '\x02\x0b'; cat "$stream"; } >"$dir/seed-$dialect"
       done
+      ;;
+    config)
+      # The example as shipped, beside the copy in seeds/config/ (which
+      # may be older).
+      cp ../crates/config/config.example.toml "$dir/seed-example.toml"
+      sed 's/^# //' ../crates/config/config.example.toml >"$dir/seed-example-uncommented.toml"
       ;;
   esac
 }

@@ -558,3 +558,37 @@ pub fn kiro_stream(data: &[u8]) {
     let whole = decode_kiro(thinking_tags, &[body]);
     assert_eq!(cut, whole);
 }
+
+/// A config file: parsed and validated without panicking, whatever it
+/// holds. Variables with an even-length name are set (so secrets read from
+/// the environment are reached too), the others are not. An error always
+/// says something; a configuration that passes keeps the promises
+/// validation makes.
+///
+/// # Panics
+///
+/// When any of that does not hold: that is the finding.
+pub fn config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let env = |name: &str| {
+        name.len()
+            .is_multiple_of(2)
+            .then(|| format!("fuzz-value-{name}"))
+    };
+    match subgate_config::parse(text, &env) {
+        Err(error) => assert!(!error.to_string().trim().is_empty()),
+        Ok(config) => {
+            assert!(config.server.max_body_bytes > 0);
+            let mut names = std::collections::HashSet::new();
+            for provider in &config.providers {
+                assert!(
+                    names.insert(provider.name.as_str()),
+                    "two providers are named `{}`",
+                    provider.name
+                );
+            }
+        }
+    }
+}

@@ -6,18 +6,10 @@ pub const EXAMPLE: &str = include_str!("../config.example.toml");
 #[cfg(test)]
 mod tests {
     use super::EXAMPLE;
-    use crate::{Database, Sources, load};
+    use crate::{Database, parse};
 
     fn load_text(text: &str, env: &dyn Fn(&str) -> Option<String>) -> crate::Config {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config.toml");
-        std::fs::write(&path, text).unwrap();
-        load(&Sources {
-            file: Some(path),
-            env,
-            overrides: Vec::new(),
-        })
-        .unwrap()
+        parse(text, env).unwrap()
     }
 
     #[test]

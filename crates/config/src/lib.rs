@@ -25,7 +25,7 @@ use std::time::Duration;
 
 pub use error::ConfigError;
 pub use example::EXAMPLE;
-pub use load::{Override, Sources, load};
+pub use load::{Override, Sources, load, parse};
 pub use paths::{default_config_path, default_data_dir};
 use subgate_core::{ProviderKind, SecretString};
 pub use units::parse_duration;

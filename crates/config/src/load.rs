@@ -76,8 +76,30 @@ impl std::fmt::Debug for Sources<'_> {
 
 /// Reads, overrides and validates a configuration.
 pub fn load(sources: &Sources<'_>) -> Result<Config, ConfigError> {
-    let (mut table, path) = read_file(sources.file.as_deref())?;
+    let (table, path) = read_file(sources.file.as_deref())?;
+    build(table, path, sources)
+}
 
+/// Parses and validates configuration text (TOML), with `env` as the
+/// environment and no flags: [`load`] without the file system, for tests
+/// and the fuzzer. A syntax error names the file `<text>`.
+pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    let table = parse_table(text, Path::new("<text>"))?;
+    let sources = Sources {
+        file: None,
+        env,
+        overrides: Vec::new(),
+    };
+    build(table, None, &sources)
+}
+
+/// Applies the environment and the flags to the file's `table`, then
+/// validates.
+fn build(
+    mut table: toml::Table,
+    path: Option<PathBuf>,
+    sources: &Sources<'_>,
+) -> Result<Config, ConfigError> {
     let mut overrides = Vec::new();
     for var in SETTINGS {
         let Some(text) = (sources.env)(var.name) else {
@@ -143,13 +165,16 @@ fn read_file(explicit: Option<&Path>) -> Result<(toml::Table, Option<PathBuf>), 
         path: path.clone(),
         source,
     })?;
-    let table = text
-        .parse::<toml::Table>()
-        .map_err(|error| ConfigError::Syntax {
-            path: path.clone(),
-            message: error.to_string().trim_end().to_owned(),
-        })?;
+    let table = parse_table(&text, &path)?;
     Ok((table, Some(path)))
+}
+
+fn parse_table(text: &str, path: &Path) -> Result<toml::Table, ConfigError> {
+    text.parse::<toml::Table>()
+        .map_err(|error| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: error.to_string().trim_end().to_owned(),
+        })
 }
 
 fn set_key(table: &mut toml::Table, item: &Override) -> Result<(), ConfigError> {

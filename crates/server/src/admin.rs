@@ -9,11 +9,14 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, Request, State};
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http::StatusCode;
+use http::request::Parts;
+use http::{Method, StatusCode, Uri};
 use serde::{Deserialize, Serialize};
 use subgate_config::Config;
 use subgate_engine::{
@@ -105,6 +108,9 @@ struct Admin {
     config: Arc<ConfigView>,
 }
 
+/// Where the management API lives.
+pub(crate) const PREFIX: &str = "/admin/api/";
+
 /// The management routes, behind the admin token.
 pub(crate) fn router(engine: Engine, token: &str, config: &Config) -> Router {
     let state = Admin {
@@ -134,9 +140,71 @@ pub(crate) fn router(engine: Engine, token: &str, config: &Config) -> Router {
         .route("/admin/api/keys/{name}/revoke", post(revoke_key))
         .route("/admin/api/keys/{name}/rotate", post(rotate_key))
         .route("/admin/api/usage", get(usage))
+        // Before the token check wraps it: without the token, a wrong
+        // method is a 401 like everything else.
+        .method_not_allowed_fallback(wrong_method)
         .route_layer(middleware::from_fn_with_state(state.clone(), authorized))
         .route("/admin/api/openapi.json", get(openapi))
+        .method_not_allowed_fallback(wrong_method)
         .with_state(state)
+}
+
+/// A path under [`PREFIX`] that names no route.
+pub(crate) fn no_route(method: &Method, path: &str) -> Response {
+    failure(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        format!("there is no route for {method} {path}"),
+    )
+}
+
+/// axum adds the `Allow` header to what this answers.
+async fn wrong_method(method: Method, uri: Uri) -> Response {
+    failure(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request_error",
+        format!("{} does not accept {method}", uri.path()),
+    )
+}
+
+/// A request body; one over the size limit or that cannot be read is
+/// refused in the API's error shape, not in axum's plain text.
+struct Body(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+        Bytes::from_request(request, state)
+            .await
+            .map(Self)
+            .map_err(|rejection| {
+                failure(
+                    rejection.status(),
+                    "invalid_request_error",
+                    rejection.body_text(),
+                )
+            })
+    }
+}
+
+/// The name or id in a route's path; one that does not decode (a bad
+/// percent-escape, invalid UTF-8) is refused in the API's error shape.
+struct Name(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Name {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(name)) => Ok(Self(name)),
+            Err(rejection) => Err(failure(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                rejection.body_text(),
+            )),
+        }
+    }
 }
 
 /// The `OpenAPI` document (open: it holds no secret).
@@ -144,15 +212,33 @@ async fn openapi() -> Response {
     Json(ApiDoc::openapi()).into_response()
 }
 
-/// A JSON body of the shape `T` (`shape` names it in the refusal).
+/// A JSON body of the shape `T` (`shape` names it in the refusal, with
+/// the field at fault).
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], shape: &str) -> Result<T, Box<Response>> {
-    serde_json::from_slice(body).map_err(|error| {
-        Box::new(failure(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            format!("the body is not {shape}: {error}"),
-        ))
-    })
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|error| {
+            let path = error.path().to_string();
+            let error = error.into_inner();
+            if path == "." {
+                format!("the body is not {shape}: {error}")
+            } else {
+                format!("the body is not {shape}: `{path}`: {error}")
+            }
+        })
+        .and_then(|value| {
+            deserializer
+                .end()
+                .map(|()| value)
+                .map_err(|error| format!("the body is not {shape}: {error}"))
+        })
+        .map_err(|message| {
+            Box::new(failure(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                message,
+            ))
+        })
 }
 
 fn failure(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
@@ -176,11 +262,20 @@ async fn authorized(State(admin): State<Admin>, request: Request, next: Next) ->
         Some(token) if subgate_auth::client_key::same_secret(token, &admin.token) => {
             next.run(request).await
         }
-        _ => failure(
-            StatusCode::UNAUTHORIZED,
-            "authentication_error",
-            "the management API needs the admin token as `Authorization: Bearer`; `subgate admin token` prints it",
-        ),
+        _ => {
+            // The path only: names, never a secret.
+            tracing::warn!(
+                method = %request.method(),
+                path = request.uri().path(),
+                token_sent = presented.is_some(),
+                "Management API call refused: no valid admin token."
+            );
+            failure(
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                "the management API needs the admin token as `Authorization: Bearer`; `subgate admin token` prints it",
+            )
+        }
     }
 }
 
@@ -218,7 +313,7 @@ fn account_answer(result: Result<AccountStatus, AccountError>) -> Response {
         (status = 404, body = Failure),
         (status = 409, body = Failure),
     ))]
-async fn account(State(admin): State<Admin>, Path(name): Path<String>) -> Response {
+async fn account(State(admin): State<Admin>, Name(name): Name) -> Response {
     account_answer(admin.engine.account(&name).await)
 }
 
@@ -232,7 +327,7 @@ async fn account(State(admin): State<Admin>, Path(name): Path<String>) -> Respon
         (status = 404, body = Failure),
         (status = 409, body = Failure),
     ))]
-async fn enable_account(State(admin): State<Admin>, Path(name): Path<String>) -> Response {
+async fn enable_account(State(admin): State<Admin>, Name(name): Name) -> Response {
     account_answer(admin.engine.set_account_enabled(&name, true).await)
 }
 
@@ -246,7 +341,7 @@ async fn enable_account(State(admin): State<Admin>, Path(name): Path<String>) ->
         (status = 404, body = Failure),
         (status = 409, body = Failure),
     ))]
-async fn disable_account(State(admin): State<Admin>, Path(name): Path<String>) -> Response {
+async fn disable_account(State(admin): State<Admin>, Name(name): Name) -> Response {
     account_answer(admin.engine.set_account_enabled(&name, false).await)
 }
 
@@ -261,7 +356,7 @@ async fn disable_account(State(admin): State<Admin>, Path(name): Path<String>) -
         (status = 409, body = Failure),
         (status = 502, body = Failure),
     ))]
-async fn refresh_account(State(admin): State<Admin>, Path(name): Path<String>) -> Response {
+async fn refresh_account(State(admin): State<Admin>, Name(name): Name) -> Response {
     account_answer(admin.engine.refresh_account(&name).await)
 }
 
@@ -274,7 +369,7 @@ async fn refresh_account(State(admin): State<Admin>, Path(name): Path<String>) -
         (status = 404, body = Failure),
         (status = 409, body = Failure),
     ))]
-async fn remove_account(State(admin): State<Admin>, Path(name): Path<String>) -> Response {
+async fn remove_account(State(admin): State<Admin>, Name(name): Name) -> Response {
     account_answer(admin.engine.remove_account(&name).await)
 }
 
@@ -297,7 +392,7 @@ struct Reset {
         (status = 404, body = Failure),
         (status = 409, body = Failure),
     ))]
-async fn reset_account(State(admin): State<Admin>, Path(name): Path<String>) -> Response {
+async fn reset_account(State(admin): State<Admin>, Name(name): Name) -> Response {
     match admin.engine.reset_account(&name).await {
         Ok((account, cleared)) => Json(Reset { account, cleared }).into_response(),
         Err(error) => account_failure(&error),
@@ -324,11 +419,7 @@ struct Priority {
         (status = 404, body = Failure),
         (status = 409, body = Failure),
     ))]
-async fn set_priority(
-    State(admin): State<Admin>,
-    Path(name): Path<String>,
-    body: axum::body::Bytes,
-) -> Response {
+async fn set_priority(State(admin): State<Admin>, Name(name): Name, Body(body): Body) -> Response {
     match json_body::<Priority>(&body, "`{\"priority\": N}`") {
         Ok(Priority { priority }) => {
             account_answer(admin.engine.set_account_priority(&name, priority).await)
@@ -402,7 +493,7 @@ fn login_failure(error: &LoginError) -> Response {
     (status = 401, body = Failure),
     (status = 404, body = Failure),
 ))]
-async fn start_login(State(admin): State<Admin>, body: axum::body::Bytes) -> Response {
+async fn start_login(State(admin): State<Admin>, Body(body): Body) -> Response {
     let request: StartLogin = match json_body(&body, "`{\"provider\"}`") {
         Ok(request) => request,
         Err(refusal) => return *refusal,
@@ -452,8 +543,8 @@ async fn begin(engine: &Engine, provider: &str) -> Result<LoginPage, LoginError>
     ))]
 async fn complete_login(
     State(admin): State<Admin>,
-    Path(flow): Path<String>,
-    body: axum::body::Bytes,
+    Name(flow): Name,
+    Body(body): Body,
 ) -> Response {
     let parsed = if body.is_empty() {
         Ok(CompleteLogin::default())
@@ -582,7 +673,7 @@ async fn keys(State(admin): State<Admin>) -> Response {
         (status = 401, body = Failure),
         (status = 404, body = Failure),
     ))]
-async fn key(State(admin): State<Admin>, Path(name): Path<String>) -> Response {
+async fn key(State(admin): State<Admin>, Name(name): Name) -> Response {
     match admin.engine.key(&name).await {
         Ok(key) => Json(key).into_response(),
         Err(error) => key_failure(&error),
@@ -625,7 +716,7 @@ struct CreateKey {
     (status = 401, body = Failure),
     (status = 409, body = Failure),
 ))]
-async fn create_key(State(admin): State<Admin>, body: axum::body::Bytes) -> Response {
+async fn create_key(State(admin): State<Admin>, Body(body): Body) -> Response {
     let request: CreateKey = match json_body(&body, "a key") {
         Ok(request) => request,
         Err(refusal) => return *refusal,
@@ -673,7 +764,7 @@ fn issued_response(status: StatusCode, issued: &subgate_engine::IssuedKey) -> Re
         (status = 401, body = Failure),
         (status = 404, body = Failure),
     ))]
-async fn revoke_key(State(admin): State<Admin>, Path(name): Path<String>) -> Response {
+async fn revoke_key(State(admin): State<Admin>, Name(name): Name) -> Response {
     match admin.engine.revoke_key(&name).await {
         Ok(key) => Json(key).into_response(),
         Err(error) => key_failure(&error),
@@ -689,7 +780,7 @@ async fn revoke_key(State(admin): State<Admin>, Path(name): Path<String>) -> Res
         (status = 401, body = Failure),
         (status = 404, body = Failure),
     ))]
-async fn rotate_key(State(admin): State<Admin>, Path(name): Path<String>) -> Response {
+async fn rotate_key(State(admin): State<Admin>, Name(name): Name) -> Response {
     match admin.engine.rotate_key(&name).await {
         Ok(issued) => issued_response(StatusCode::OK, &issued),
         Err(error) => key_failure(&error),
@@ -713,7 +804,20 @@ struct UsageQuery {
     (status = 400, body = Failure),
     (status = 401, body = Failure),
 ))]
-async fn usage(State(admin): State<Admin>, Query(query): Query<UsageQuery>) -> Response {
+async fn usage(
+    State(admin): State<Admin>,
+    query: Result<Query<UsageQuery>, QueryRejection>,
+) -> Response {
+    let query = match query {
+        Ok(Query(query)) => query,
+        Err(rejection) => {
+            return failure(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                rejection.body_text(),
+            );
+        }
+    };
     let now = subgate_engine::now_millis();
     let since = match subgate_engine::since(query.since.as_deref().unwrap_or("24h"), now) {
         Ok(since) => since,

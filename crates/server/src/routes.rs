@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Extension, Path, RawQuery, Request, State};
+use axum::extract::{Extension, FromRequestParts, Path, RawQuery, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use http::{HeaderMap, Method, StatusCode, Uri};
+use http::header::ALLOW;
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use http_body_util::{BodyExt, Limited};
 use subgate_core::Dialect;
 use subgate_engine::{ClientKey, ClientRequest, Engine, GatewayError, Reply};
@@ -30,6 +32,28 @@ const READY_TIMEOUT: Duration = Duration::from_secs(2);
 /// The client key a request came with, checked by [`authenticate`].
 #[derive(Debug, Clone)]
 struct Key(Option<Arc<ClientKey>>);
+
+/// The methods a Gemini model path takes after its `:`.
+const GEMINI_METHODS: [&str; 3] = ["generateContent", "streamGenerateContent", "countTokens"];
+
+/// A route's path parameter. One that does not decode (a bad
+/// percent-escape, invalid UTF-8) is refused in the route's dialect, not
+/// in axum's plain text.
+struct Param(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Param {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(respond::error(
+                route_dialect(parts.uri.path(), &parts.headers),
+                &GatewayError::bad_request(rejection.body_text(), None),
+            )),
+        }
+    }
+}
 
 /// The client APIs, the health routes, and (with the admin token) the
 /// management API.
@@ -188,16 +212,19 @@ async fn count_tokens(
 async fn gemini_call(
     State(state): State<AppState>,
     Extension(key): Extension<Key>,
-    Path(call): Path<String>,
+    Param(call): Param,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let dialect = Dialect::Gemini;
     let Some((model, method)) = call.rsplit_once(':') else {
-        return respond::error(
+        // `/v1beta/models/{model}` itself is there to be read.
+        return not_allowed(
             dialect,
-            &GatewayError::no_route("POST", &format!("/v1beta/models/{call}")),
+            "POST",
+            &format!("/v1beta/models/{call}"),
+            "GET,HEAD",
         );
     };
     let stream = match method {
@@ -270,7 +297,7 @@ async fn models_list(
 
 async fn model_get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Param(id): Param,
     headers: HeaderMap,
 ) -> Response {
     let shape = list_shape(&headers);
@@ -292,7 +319,15 @@ async fn gemini_models(State(state): State<AppState>, Extension(key): Extension<
     ))
 }
 
-async fn gemini_model(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+async fn gemini_model(State(state): State<AppState>, Param(id): Param) -> Response {
+    if is_gemini_call(&id) {
+        return not_allowed(
+            Dialect::Gemini,
+            "GET",
+            &format!("/v1beta/models/{id}"),
+            "POST",
+        );
+    }
     one_model(&state, Dialect::Gemini, ListShape::Gemini, &id)
 }
 
@@ -339,16 +374,42 @@ fn dialect_of(path: &str) -> Dialect {
     }
 }
 
-async fn no_route(method: Method, uri: Uri) -> Response {
+async fn no_route(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    if uri.path().starts_with(crate::admin::PREFIX) {
+        return crate::admin::no_route(&method, uri.path());
+    }
     respond::error(
-        dialect_of(uri.path()),
+        route_dialect(uri.path(), &headers),
         &GatewayError::no_route(method.as_str(), uri.path()),
     )
 }
 
-async fn wrong_method(method: Method, uri: Uri) -> Response {
-    respond::error(
-        dialect_of(uri.path()),
-        &GatewayError::method_not_allowed(method.as_str(), uri.path()),
-    )
+/// axum adds the `Allow` header to what this answers, unless it has one.
+async fn wrong_method(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let path = uri.path();
+    let dialect = route_dialect(path, &headers);
+    match path.strip_prefix("/v1beta/models/") {
+        // One route serves both, so axum would allow both.
+        Some(call) if is_gemini_call(call) => not_allowed(dialect, method.as_str(), path, "POST"),
+        Some(_) => not_allowed(dialect, method.as_str(), path, "GET,HEAD"),
+        None => respond::error(
+            dialect,
+            &GatewayError::method_not_allowed(method.as_str(), path),
+        ),
+    }
+}
+
+/// Whether a Gemini model path is a call (`{model}:generateContent` …),
+/// which takes POST, rather than the model, which is read.
+fn is_gemini_call(call: &str) -> bool {
+    call.rsplit_once(':')
+        .is_some_and(|(_, method)| GEMINI_METHODS.contains(&method))
+}
+
+/// A 405 that axum does not know of (the method is in the path), with its
+/// `Allow` header.
+fn not_allowed(dialect: Dialect, method: &str, path: &str, allow: &'static str) -> Response {
+    let mut error = GatewayError::method_not_allowed(method, path);
+    error.headers.insert(ALLOW, HeaderValue::from_static(allow));
+    respond::error(dialect, &error)
 }

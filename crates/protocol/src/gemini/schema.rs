@@ -35,6 +35,11 @@ const KEPT: &[&str] = &[
 /// How deep `$ref`s are followed; recursive schemas stop here.
 const MAX_DEPTH: usize = 8;
 
+/// How many `$ref`s one schema may have inlined in all. Depth alone does
+/// not bound the work: a definition that refers to itself ten times would
+/// be inlined 10⁸ times by depth 8, from a request of a few hundred bytes.
+const MAX_EXPANSIONS: usize = 1_000;
+
 /// A JSON schema rewritten into the subset Gemini accepts.
 pub fn sanitize_schema(schema: &Value) -> Value {
     let definitions = schema
@@ -42,10 +47,13 @@ pub fn sanitize_schema(schema: &Value) -> Value {
         .or_else(|| schema.get("definitions"))
         .cloned()
         .unwrap_or(Value::Null);
-    sanitize(schema, &definitions, 0)
+    let mut expansions = MAX_EXPANSIONS;
+    sanitize(schema, &definitions, 0, &mut expansions)
 }
 
-fn sanitize(schema: &Value, definitions: &Value, depth: usize) -> Value {
+/// `expansions` is what is left of [`MAX_EXPANSIONS`]; past it, references
+/// become a plain object, as at the depth limit.
+fn sanitize(schema: &Value, definitions: &Value, depth: usize, expansions: &mut usize) -> Value {
     let Value::Object(object) = schema else {
         return schema.clone();
     };
@@ -54,7 +62,10 @@ fn sanitize(schema: &Value, definitions: &Value, depth: usize) -> Value {
             .strip_prefix("#/$defs/")
             .or_else(|| reference.strip_prefix("#/definitions/"));
         return match name.and_then(|name| definitions.get(name)) {
-            Some(target) if depth < MAX_DEPTH => sanitize(target, definitions, depth + 1),
+            Some(target) if depth < MAX_DEPTH && *expansions > 0 => {
+                *expansions -= 1;
+                sanitize(target, definitions, depth + 1, expansions)
+            }
             _ => serde_json::json!({"type": "object"}),
         };
     }
@@ -83,20 +94,23 @@ fn sanitize(schema: &Value, definitions: &Value, depth: usize) -> Value {
                     let clean: Map<String, Value> = properties
                         .iter()
                         .map(|(name, property)| {
-                            (name.clone(), sanitize(property, definitions, depth))
+                            (
+                                name.clone(),
+                                sanitize(property, definitions, depth, expansions),
+                            )
                         })
                         .collect();
                     out.insert(key.clone(), Value::Object(clean));
                 }
             }
             "items" => {
-                out.insert(key.clone(), sanitize(value, definitions, depth));
+                out.insert(key.clone(), sanitize(value, definitions, depth, expansions));
             }
             "anyOf" | "oneOf" => {
                 if let Value::Array(options) = value {
                     let clean: Vec<Value> = options
                         .iter()
-                        .map(|option| sanitize(option, definitions, depth))
+                        .map(|option| sanitize(option, definitions, depth, expansions))
                         .collect();
                     out.insert("anyOf".to_owned(), Value::Array(clean));
                 }
@@ -112,6 +126,12 @@ fn sanitize(schema: &Value, definitions: &Value, depth: usize) -> Value {
             _ => {}
         }
     }
+    drop_what_gemini_refuses(&mut out);
+    Value::Object(out)
+}
+
+/// Removes the values Gemini refuses in a schema whose keywords it takes.
+fn drop_what_gemini_refuses(out: &mut Map<String, Value>) {
     // Gemini's enums are strings; other formats it rejects.
     if let Some(Value::Array(values)) = out.get("enum")
         && values.iter().any(|value| !value.is_string())
@@ -144,7 +164,6 @@ fn sanitize(schema: &Value, definitions: &Value, depth: usize) -> Value {
             out.insert("required".to_owned(), Value::Array(kept));
         }
     }
-    Value::Object(out)
 }
 
 #[cfg(test)]
@@ -206,5 +225,27 @@ mod tests {
             depth += 1;
         }
         assert!(depth <= 9, "{depth}");
+    }
+
+    #[test]
+    fn references_that_fan_out_are_inlined_a_bounded_number_of_times() {
+        // Ten references to itself per level: 10⁸ copies at depth 8.
+        let properties: serde_json::Map<String, serde_json::Value> = (0..10)
+            .map(|i| (format!("p{i}"), json!({"$ref": "#/$defs/node"})))
+            .collect();
+        let schema = json!({
+            "$ref": "#/$defs/node",
+            "$defs": {"node": {"type": "object", "properties": properties}}
+        });
+        let started = std::time::Instant::now();
+        let clean = sanitize_schema(&schema);
+        let size = clean.to_string().len();
+        assert!(size < 1_000_000, "{size} bytes");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // The first levels are still there.
+        assert_eq!(
+            clean["properties"]["p0"]["properties"]["p9"]["type"],
+            "object"
+        );
     }
 }
