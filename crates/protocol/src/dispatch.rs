@@ -160,3 +160,34 @@ pub const DIALECTS: [Dialect; 4] = [
     Dialect::Anthropic,
     Dialect::Gemini,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canonical::StopReason;
+
+    /// An empty object or an error object sent with a 200 is not an
+    /// answer in any dialect: it must not become an empty reply.
+    #[test]
+    fn what_is_not_an_answer_is_refused_in_every_dialect() {
+        for dialect in [
+            Dialect::OpenAiChat,
+            Dialect::OpenAiResponses,
+            Dialect::Anthropic,
+            Dialect::Gemini,
+        ] {
+            for body in [
+                "{}",
+                r#"{"error": {"message": "overloaded", "type": "overloaded_error"}}"#,
+            ] {
+                let answer = decode_response(dialect, body.as_bytes(), "up", &mut Vec::new());
+                assert!(answer.is_err(), "{dialect:?} took {body}");
+            }
+        }
+        // A Gemini answer without candidates because the prompt was
+        // blocked is an answer.
+        let blocked = r#"{"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 3}}"#;
+        let answer = decode_response(Dialect::Gemini, blocked.as_bytes(), "up", &mut Vec::new());
+        assert_eq!(answer.unwrap().stop_reason, StopReason::ContentFilter);
+    }
+}

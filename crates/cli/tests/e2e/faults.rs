@@ -645,12 +645,15 @@ async fn a_whole_answer_that_cannot_be_read_is_a_502_in_the_clients_dialect() {
     let not_json: &[u8] = b"<html>upstream maintenance</html>";
     // Well-formed answers but for text that is not UTF-8.
     let chat_not_utf8: &[u8] = b"{\"id\": \"chatcmpl-1\", \"object\": \"chat.completion\", \"model\": \"m\", \"choices\": [{\"index\": 0, \"finish_reason\": \"stop\", \"message\": {\"role\": \"assistant\", \"content\": \"\xff\xfe\"}}]}";
+    // An error object sent with a 200 is not an answer either.
+    let error_with_200: &[u8] =
+        br#"{"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}"#;
     let messages_not_utf8: &[u8] = b"{\"id\": \"msg_1\", \"type\": \"message\", \"role\": \"assistant\", \"model\": \"claude-mock-4\", \"stop_reason\": \"end_turn\", \"content\": [{\"type\": \"text\", \"text\": \"\xc3\x28\"}], \"usage\": {\"input_tokens\": 1, \"output_tokens\": 1}}";
 
     // An Anthropic client on an OpenAI upstream.
     let openai = MockUpstream::openai_chat().await;
     let gateway = over_openai(&openai, "").await;
-    for raw in [not_json, chat_not_utf8] {
+    for raw in [not_json, chat_not_utf8, b"{}"] {
         openai.enqueue(Scenario::raw_answer(raw.to_vec()));
         let (status, _, body) = post_json(
             &gateway.url("/v1/messages"),
@@ -669,7 +672,7 @@ async fn a_whole_answer_that_cannot_be_read_is_a_502_in_the_clients_dialect() {
     // An OpenAI client on an Anthropic upstream.
     let anthropic = MockUpstream::anthropic().await;
     let gateway_b = over_anthropic(&anthropic, "").await;
-    for raw in [not_json, messages_not_utf8] {
+    for raw in [not_json, messages_not_utf8, error_with_200] {
         anthropic.enqueue(Scenario::raw_answer(raw.to_vec()));
         let (status, _, body) = post_json(
             &gateway_b.url("/v1/chat/completions"),
@@ -684,7 +687,7 @@ async fn a_whole_answer_that_cannot_be_read_is_a_502_in_the_clients_dialect() {
             "{error}"
         );
     }
-    for rows in [gateway.usage(2).await, gateway_b.usage(2).await] {
+    for rows in [gateway.usage(3).await, gateway_b.usage(3).await] {
         assert!(rows.iter().all(|row| row.status == 502), "{rows:?}");
     }
 
@@ -694,7 +697,7 @@ async fn a_whole_answer_that_cannot_be_read_is_a_502_in_the_clients_dialect() {
     let (status, _, body) =
         post_json(&gateway.url("/v1/chat/completions"), &chat_body("m", false)).await;
     assert_eq!((status, &body[..]), (200, not_json));
-    let row = &gateway.usage(3).await[2];
+    let row = &gateway.usage(4).await[3];
     assert_eq!((row.status, row.usage_reported), (200, false));
 }
 

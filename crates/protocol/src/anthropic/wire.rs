@@ -141,7 +141,8 @@ pub(crate) struct WireUsage {
 pub(crate) struct WireResponse {
     pub(crate) id: Option<String>,
     pub(crate) model: Option<String>,
-    #[serde(default)]
+    /// Required: an answer without it is not a message (an error object
+    /// sent with a 200, say).
     pub(crate) content: Vec<WireBlock>,
     pub(crate) stop_reason: Option<String>,
     pub(crate) stop_sequence: Option<String>,

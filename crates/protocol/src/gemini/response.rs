@@ -36,12 +36,18 @@ pub fn decode_response(
     let wire: WireResponse = crate::parse_json(body)?;
     let usage = wire.usage_metadata.as_ref().map(usage_from_wire);
     let Some(candidate) = wire.candidates.into_iter().next() else {
-        // No candidate: the prompt itself was blocked.
+        // No candidate: the prompt itself was blocked, or this is not an
+        // answer at all (an error object sent with a 200, say).
         let blocked = wire
             .prompt_feedback
             .as_ref()
             .and_then(|feedback| feedback["blockReason"].as_str())
             .is_some();
+        if !blocked && usage.is_none() {
+            return Err(Invalid::body(
+                "the upstream answered without a candidate or a reason",
+            ));
+        }
         return Ok(Response {
             id: wire.response_id,
             model: wire.model_version,

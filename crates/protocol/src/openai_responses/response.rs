@@ -15,7 +15,7 @@ struct WireResponse {
     model: Option<String>,
     status: Option<String>,
     incomplete_details: Option<Incomplete>,
-    #[serde(default)]
+    /// Required: an answer without it is not a response.
     output: Vec<Value>,
     usage: Option<WireUsage>,
 }
