@@ -86,6 +86,9 @@ pub struct ServerConfig {
     /// After a stop signal, how long in-flight requests and streams may
     /// still run before the process exits anyway.
     pub shutdown_timeout: Duration,
+    /// How long a client may take to send a request's head, and then its
+    /// body: a slow client cannot hold a connection forever.
+    pub read_timeout: Duration,
     /// Whether client requests need a client key: `None` (the default)
     /// once any key has been made. Without keys the gateway serves only a
     /// loopback address.

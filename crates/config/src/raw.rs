@@ -71,6 +71,7 @@ pub(crate) struct RawServer {
     pub(crate) port: Option<u16>,
     pub(crate) max_body_size: Option<ConfigSize>,
     pub(crate) shutdown_timeout: Option<ConfigDuration>,
+    pub(crate) read_timeout: Option<ConfigDuration>,
     pub(crate) require_keys: Option<bool>,
 }
 

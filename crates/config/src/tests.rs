@@ -49,6 +49,7 @@ fn empty_file_gives_defaults() {
     assert_eq!(config.server.port, 8420);
     assert_eq!(config.server.max_body_bytes, 32 << 20);
     assert_eq!(config.server.shutdown_timeout, Duration::from_secs(30));
+    assert_eq!(config.server.read_timeout, Duration::from_mins(1));
     assert_eq!(config.log.format, LogFormat::Pretty);
     assert_eq!(config.log.filter, "info");
     // Only the subscriptions, ready for logins, with no accounts yet.
@@ -177,7 +178,7 @@ fn database_url_picks_the_backend() {
 fn unknown_keys_are_refused_with_their_path() {
     assert_eq!(
         error_text("[server]\nprot = 1"),
-        "`server.prot`: unknown field `prot`, expected one of `host`, `port`, `max_body_size`, `shutdown_timeout`, `require_keys`"
+        "`server.prot`: unknown field `prot`, expected one of `host`, `port`, `max_body_size`, `shutdown_timeout`, `read_timeout`, `require_keys`"
     );
     assert!(error_text("colour = true").starts_with("`colour`: unknown field `colour`"));
     let text = "[[providers]]\nkind = \"openai-compatible\"\nname = \"a\"\nbase_url = \"http://x\"\napi_key = \"k\"";

@@ -22,6 +22,7 @@ use crate::{
 
 const DEFAULT_MAX_BODY_BYTES: u64 = 32 << 20;
 const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_READ_TIMEOUT: Duration = Duration::from_mins(1);
 const DEFAULT_LIMITS: UpstreamLimits = UpstreamLimits {
     connect_timeout: Duration::from_secs(10),
     // A non-streamed answer arrives whole, so its first byte can take as
@@ -252,6 +253,16 @@ fn server(raw: &RawConfig) -> Result<ServerConfig, ConfigError> {
             "must be more than 0 bytes",
         ));
     }
+    let read_timeout = raw
+        .server
+        .read_timeout
+        .map_or(DEFAULT_READ_TIMEOUT, |duration| duration.0);
+    if read_timeout.is_zero() {
+        return Err(ConfigError::invalid(
+            "server.read_timeout",
+            "must be more than 0s",
+        ));
+    }
     Ok(ServerConfig {
         host,
         port: raw.server.port.unwrap_or(DEFAULT_PORT),
@@ -260,6 +271,7 @@ fn server(raw: &RawConfig) -> Result<ServerConfig, ConfigError> {
             .server
             .shutdown_timeout
             .map_or(DEFAULT_SHUTDOWN_TIMEOUT, |duration| duration.0),
+        read_timeout,
         require_keys: raw.server.require_keys,
     })
 }

@@ -156,6 +156,19 @@ impl GatewayError {
         )
     }
 
+    /// The client did not send its whole body within `server.read_timeout`.
+    pub fn body_too_slow(timeout: Duration) -> Self {
+        Self::new(
+            ErrorKind::InvalidRequest,
+            StatusCode::REQUEST_TIMEOUT,
+            FailureClass::BadRequest,
+            format!(
+                "the request body did not arrive within {}s; raise `server.read_timeout` for slow links",
+                timeout.as_secs_f32()
+            ),
+        )
+    }
+
     /// The body is over the configured limit.
     pub fn payload_too_large(limit: usize) -> Self {
         let mut error = Self::new(

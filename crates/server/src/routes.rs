@@ -24,6 +24,7 @@ use crate::respond;
 struct AppState {
     engine: Engine,
     max_body_bytes: usize,
+    read_timeout: Duration,
 }
 
 /// How long `/readyz` waits for the store.
@@ -63,6 +64,7 @@ pub fn router(engine: Engine, config: &subgate_config::Config, admin_token: &str
     let state = AppState {
         engine,
         max_body_bytes,
+        read_timeout: config.server.read_timeout,
     };
     let clients = Router::new()
         .route("/v1/chat/completions", post(chat_completions))
@@ -120,12 +122,14 @@ fn route_dialect(path: &str, headers: &HeaderMap) -> Dialect {
     }
 }
 
-/// Reads a request body, refusing more than the configured limit.
+/// Reads a request body, refusing more than the configured limit or a
+/// body that takes longer than `server.read_timeout`.
 async fn read_body(state: &AppState, dialect: Dialect, body: Body) -> Result<Bytes, Response> {
-    match Limited::new(body, state.max_body_bytes).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(cause) => {
-            let error = if cause
+    let reading = Limited::new(body, state.max_body_bytes).collect();
+    let error = match tokio::time::timeout(state.read_timeout, reading).await {
+        Ok(Ok(collected)) => return Ok(collected.to_bytes()),
+        Ok(Err(cause)) => {
+            if cause
                 .downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()
             {
@@ -135,11 +139,12 @@ async fn read_body(state: &AppState, dialect: Dialect, body: Body) -> Result<Byt
                     format!("the request body could not be read: {cause}"),
                     None,
                 )
-            };
-            state.engine.record_refused(dialect, &error);
-            Err(respond::error(dialect, &error))
+            }
         }
-    }
+        Err(_elapsed) => GatewayError::body_too_slow(state.read_timeout),
+    };
+    state.engine.record_refused(dialect, &error);
+    Err(respond::error(dialect, &error))
 }
 
 fn answer(dialect: Dialect, result: Result<Reply, GatewayError>) -> Response {

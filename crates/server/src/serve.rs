@@ -9,7 +9,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use subgate_config::Config;
 use subgate_engine::{Engine, StartError};
 use tokio::net::{TcpListener, TcpStream};
@@ -91,12 +95,12 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     let hurry = CancellationToken::new();
     let tasks = TaskTracker::new();
     let grace = config.server.shutdown_timeout;
+    let read_timeout = config.server.read_timeout;
     {
         let stop_accepting = stop_accepting.clone();
         let hurry = hurry.clone();
         tasks.spawn(async move {
-            let server = axum::serve(listener.tap_io(configure_connection), app)
-                .with_graceful_shutdown(stop_accepting.clone().cancelled_owned());
+            let server = serve_connections(listener, app, read_timeout, stop_accepting.clone());
             let deadline = async {
                 stop_accepting.cancelled().await;
                 tokio::select! {
@@ -109,11 +113,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
                 }
             };
             tokio::select! {
-                result = server => {
-                    if let Err(error) = result {
-                        tracing::error!(%error, "The server stopped with an error.");
-                    }
-                }
+                () = server => {}
                 () = deadline => {}
             }
         });
@@ -128,8 +128,72 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
     })
 }
 
+/// Serves `app` on `listener` until `stop`, then lets each connection
+/// finish the request it is on (idle ones close at once) and returns when
+/// all have closed.
+/// A request's head must arrive within `read_timeout` (a slow client must
+/// not hold a connection open forever).
+async fn serve_connections(
+    listener: TcpListener,
+    app: Router,
+    read_timeout: Duration,
+    stop: CancellationToken,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(read_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    // Not the server's tracker: connections end through `graceful`, and
+    // streams still open at the deadline are ended by the engine.
+    let connections = TaskTracker::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = stop.cancelled() => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                accept_failed(&error).await;
+                continue;
+            }
+        };
+        configure_connection(&stream);
+        let service = TowerToHyperService::new(app.clone());
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        connections.spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "A client connection ended with an error.");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// After a failed `accept`: a connection that went away before it was
+/// taken is nothing; anything else (out of file descriptors) is logged
+/// and waited out, so the loop does not spin.
+async fn accept_failed(error: &std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::ConnectionRefused
+    ) {
+        return;
+    }
+    tracing::error!(%error, "Accepting a connection failed; trying again in a second.");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
 /// Applied to every accepted connection.
-fn configure_connection(stream: &mut TcpStream) {
+fn configure_connection(stream: &TcpStream) {
     // Streams are many small writes; Nagle's algorithm would hold each one
     // back waiting for the previous one's ACK.
     if let Err(error) = stream.set_nodelay(true) {
@@ -213,9 +277,9 @@ mod tests {
     async fn accepted_connections_get_tcp_nodelay() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap());
-        let ((mut accepted, _), _client) = tokio::try_join!(listener.accept(), client).unwrap();
+        let ((accepted, _), _client) = tokio::try_join!(listener.accept(), client).unwrap();
         assert!(!accepted.nodelay().unwrap());
-        configure_connection(&mut accepted);
+        configure_connection(&accepted);
         assert!(accepted.nodelay().unwrap());
     }
 }

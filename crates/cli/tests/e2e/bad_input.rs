@@ -1299,3 +1299,54 @@ async fn secrets_in_bad_requests_stay_out_of_the_log() {
         );
     }
 }
+
+/// A client that sends its head or its body too slowly is cut off at
+/// `server.read_timeout`: the head by closing the connection, the body
+/// with a 408 in the route's dialect.
+#[tokio::test]
+async fn slow_clients_are_cut_off_at_the_read_timeout() {
+    let mock = MockUpstream::openai_chat().await;
+    let gateway = TestGateway::with_openai_compatible(
+        &mock.url(),
+        "models = [\"m\"]\n[server]\nread_timeout = \"300ms\"",
+    )
+    .await;
+    let started = Instant::now();
+    let half_head = b"POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\n";
+    let answer = raw_exchange(gateway.address(), half_head).await;
+    assert!(
+        answer
+            .as_ref()
+            .is_ok_and(|answer| !String::from_utf8_lossy(answer).contains(" 200 ")),
+        "{answer:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let started = Instant::now();
+    let half_body =
+        b"POST /v1/messages HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"model\":";
+    let answer = raw_exchange(gateway.address(), half_body).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+    assert!(
+        answer.contains(r#""type":"error""#) && answer.contains("read_timeout"),
+        "in Anthropic's shape: {answer}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    // A prompt client is served as ever.
+    let response = http_client()
+        .post(gateway.url("/v1/chat/completions"))
+        .json(&json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
