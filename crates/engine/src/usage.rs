@@ -22,6 +22,10 @@ use crate::pricing::{PriceTable, Prices};
 /// Most records stored in one batch.
 const BATCH: usize = 512;
 
+/// How long the writer waits for more records after the first of a batch.
+/// A record is stored at most this late (and at once at shutdown).
+const GATHER: Duration = Duration::from_millis(100);
+
 /// The sending side of the usage channel, and the count of meters alive.
 #[derive(Debug, Clone)]
 pub(crate) struct UsageSink {
@@ -248,10 +252,13 @@ pub(crate) async fn run_writer(
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     loop {
-        let stopping = tokio::select! {
+        let mut stopping = tokio::select! {
             count = receiver.recv_many(&mut batch, BATCH) => count == 0,
             () = stop.cancelled() => true,
         };
+        if !stopping {
+            stopping = gather(&mut receiver, &mut batch, &stop).await;
+        }
         if stopping {
             while let Ok(row) = receiver.try_recv() {
                 batch.push(row);
@@ -262,6 +269,29 @@ pub(crate) async fn run_writer(
             return;
         }
     }
+}
+
+/// Adds the records that arrive within [`GATHER`] of the first (up to
+/// [`BATCH`]) to `batch`: under load one transaction stores many requests.
+/// Returns whether the writer is stopping.
+async fn gather(
+    receiver: &mut mpsc::UnboundedReceiver<UsageRow>,
+    batch: &mut Vec<UsageRow>,
+    stop: &CancellationToken,
+) -> bool {
+    let deadline = Instant::now() + GATHER;
+    while batch.len() < BATCH {
+        tokio::select! {
+            count = receiver.recv_many(batch, BATCH - batch.len()) => {
+                if count == 0 {
+                    return true;
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => return false,
+            () = stop.cancelled() => return true,
+        }
+    }
+    false
 }
 
 async fn store_batch(store: &Store, batch: &mut Vec<UsageRow>, stop: &CancellationToken) {

@@ -13,6 +13,7 @@
 mod body;
 mod redact;
 
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -142,8 +143,22 @@ pub struct Transport {
 }
 
 impl Transport {
-    /// Builds a client. This is the only place subgate builds one.
+    /// A transport with these timeouts. Transports with the same connect
+    /// timeout share one client: one connection pool, and one TLS setup
+    /// (its root certificates parsed once, not per provider). This is the
+    /// only place subgate builds a client.
     pub fn new(options: TransportOptions) -> Result<Self, TransportError> {
+        static CLIENTS: Mutex<Vec<(Duration, reqwest::Client)>> = Mutex::new(Vec::new());
+        let mut clients = CLIENTS.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, client)) = clients
+            .iter()
+            .find(|(connect, _)| *connect == options.connect_timeout)
+        {
+            return Ok(Self {
+                client: client.clone(),
+                options,
+            });
+        }
         #[expect(
             clippy::disallowed_methods,
             reason = "the one client factory the ban points everyone else to"
@@ -157,6 +172,7 @@ impl Transport {
             .user_agent(concat!("subgate/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| TransportError::Setup(root_cause(&error.without_url())))?;
+        clients.push((options.connect_timeout, client.clone()));
         Ok(Self { client, options })
     }
 
