@@ -86,22 +86,33 @@ impl ResponseBody {
         }
     }
 
-    /// Reads the whole body, refusing more than `limit` bytes.
+    /// Reads the whole body, refusing more than `limit` bytes. A body that
+    /// came in one chunk is returned as it is, without a copy.
     pub async fn collect(mut self, limit: usize) -> Result<Bytes, TransportError> {
         use futures_util::StreamExt;
 
+        let mut only: Option<Bytes> = None;
         let mut whole = BytesMut::new();
         while let Some(chunk) = self.next().await {
             let chunk = chunk?;
-            if whole.len() + chunk.len() > limit {
+            let read = only.as_ref().map_or(whole.len(), Bytes::len);
+            if read + chunk.len() > limit {
                 return Err(TransportError::TooLarge {
                     url: self.url.clone(),
                     limit,
                 });
             }
-            whole.extend_from_slice(&chunk);
+            match only.take() {
+                None if whole.is_empty() => only = Some(chunk),
+                None => whole.extend_from_slice(&chunk),
+                Some(first) => {
+                    whole.reserve(first.len() + chunk.len());
+                    whole.extend_from_slice(&first);
+                    whole.extend_from_slice(&chunk);
+                }
+            }
         }
-        Ok(whole.freeze())
+        Ok(only.unwrap_or_else(|| whole.freeze()))
     }
 }
 
