@@ -144,9 +144,9 @@ pub struct Transport {
 
 impl Transport {
     /// A transport with these timeouts. Transports with the same connect
-    /// timeout share one client: one connection pool, and one TLS setup
-    /// (its root certificates parsed once, not per provider). This is the
-    /// only place subgate builds a client.
+    /// timeout share one client, so one connection pool and one TLS
+    /// configuration serve every provider. This is the only place subgate
+    /// builds a client.
     pub fn new(options: TransportOptions) -> Result<Self, TransportError> {
         static CLIENTS: Mutex<Vec<(Duration, reqwest::Client)>> = Mutex::new(Vec::new());
         let mut clients = CLIENTS.lock().unwrap_or_else(PoisonError::into_inner);
