@@ -131,6 +131,7 @@ pub async fn start(config: &Config) -> Result<Running, ServeError> {
 /// Serves `app` on `listener` until `stop`, then lets each connection
 /// finish the request it is on (idle ones close at once) and returns when
 /// all have closed.
+///
 /// A request's head must arrive within `read_timeout` (a slow client must
 /// not hold a connection open forever).
 async fn serve_connections(
