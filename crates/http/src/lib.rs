@@ -13,7 +13,6 @@
 mod body;
 mod redact;
 
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -143,22 +142,12 @@ pub struct Transport {
 }
 
 impl Transport {
-    /// A transport with these timeouts. Transports with the same connect
-    /// timeout share one client, so one connection pool and one TLS
-    /// configuration serve every provider. This is the only place subgate
-    /// builds a client.
+    /// Builds a client. This is the only place subgate builds one. Each
+    /// provider has its own: HTTP/2 puts every request to a host on one
+    /// connection, whose stream limit (about 100) a shared client would
+    /// make every provider on that host share. (Sharing one was tried and
+    /// saved no memory measurably.)
     pub fn new(options: TransportOptions) -> Result<Self, TransportError> {
-        static CLIENTS: Mutex<Vec<(Duration, reqwest::Client)>> = Mutex::new(Vec::new());
-        let mut clients = CLIENTS.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, client)) = clients
-            .iter()
-            .find(|(connect, _)| *connect == options.connect_timeout)
-        {
-            return Ok(Self {
-                client: client.clone(),
-                options,
-            });
-        }
         #[expect(
             clippy::disallowed_methods,
             reason = "the one client factory the ban points everyone else to"
@@ -172,7 +161,6 @@ impl Transport {
             .user_agent(concat!("subgate/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| TransportError::Setup(root_cause(&error.without_url())))?;
-        clients.push((options.connect_timeout, client.clone()));
         Ok(Self { client, options })
     }
 
