@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Where subgate spends its CPU, sampled with perf:
 #   bench/profile.sh
-# (a) non-streamed pass-through (Chat client → Chat upstream) and
-# (b) translated streaming (Messages client → Chat upstream, 200 chunks).
+# (a) non-streamed pass-through (Chat client → Chat upstream), (b) the same
+# translated (Messages client → Chat upstream) and (c) translated streaming
+# (Messages client → Chat upstream, 200 chunks).
 # Builds a profiling subgate (release, debug info, frame pointers) into
 # $BENCH_PROFILE_TARGET (default target/profiling, or under
 # $CARGO_TARGET_DIR), runs the mock and subgate pinned as run.sh does,
@@ -84,5 +85,6 @@ profile() { # NAME COMMAND…
 }
 
 profile pass oha_run -n "$requests" 16 "$subgate_port" /v1/chat/completions chat-gpt /dev/null
+profile translated oha_run -n "$requests" 16 "$subgate_port" /v1/messages messages-gpt /dev/null
 profile stream taskset -c 1 "$client" stream --url "http://127.0.0.1:$subgate_port" --api anthropic \
   --model bench-gpt --streams "$streams" --concurrency 16 --chunks 200 --gap-ms 1

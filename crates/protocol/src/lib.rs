@@ -31,7 +31,14 @@ use serde::de::DeserializeOwned;
 use crate::canonical::Invalid;
 
 /// Parses a JSON body, naming the field at fault when it does not fit.
+///
+/// Bodies that fit are read once, plainly; only one that does not is read
+/// again with its path tracked, for the message. Tracking the path costs
+/// an allocation per field, a large share of a translated request's CPU.
 pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Invalid> {
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
