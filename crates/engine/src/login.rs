@@ -221,6 +221,22 @@ impl Engine {
         })
     }
 
+    /// Takes the flow `flow` from the store (it is used up) with what it
+    /// kept; one unknown, expired or unreadable is [`LoginError::Expired`].
+    async fn take_flow<T: serde::de::DeserializeOwned>(
+        &self,
+        flow: &str,
+    ) -> Result<(OAuthFlowRow, T), LoginError> {
+        let row = self
+            .inner
+            .store
+            .take_oauth_flow(flow, now_millis())
+            .await?
+            .ok_or(LoginError::Expired)?;
+        let data = serde_json::from_str(expose(&row.data)).map_err(|_| LoginError::Expired)?;
+        Ok((row, data))
+    }
+
     /// Finishes a browser or paste login with the code the provider gave
     /// back, and saves the account (named `name`, else after its email).
     pub async fn finish_login(
@@ -229,14 +245,7 @@ impl Engine {
         code: &str,
         name: Option<&str>,
     ) -> Result<Saved, LoginError> {
-        let row = self
-            .inner
-            .store
-            .take_oauth_flow(flow, now_millis())
-            .await?
-            .ok_or(LoginError::Expired)?;
-        let data: FlowData =
-            serde_json::from_str(expose(&row.data)).map_err(|_| LoginError::Expired)?;
+        let (_, data): (_, FlowData) = self.take_flow(flow).await?;
         let entry = self.login_entry(&data.provider)?;
         let provider = self.login_provider(entry)?;
         let request = provider
@@ -332,14 +341,7 @@ impl Engine {
         flow: &str,
         name: Option<&str>,
     ) -> Result<Saved, LoginError> {
-        let row = self
-            .inner
-            .store
-            .take_oauth_flow(flow, now_millis())
-            .await?
-            .ok_or(LoginError::Expired)?;
-        let data: DeviceFlowData =
-            serde_json::from_str(expose(&row.data)).map_err(|_| LoginError::Expired)?;
+        let (row, data): (_, DeviceFlowData) = self.take_flow(flow).await?;
         let entry = self.login_entry(&data.provider)?.clone();
         let lease = FlowLease {
             engine: self.clone(),
