@@ -626,14 +626,7 @@ async fn health(State(admin): State<Admin>) -> Response {
     (status = 401, body = Failure),
 ))]
 async fn accounts(State(admin): State<Admin>) -> Response {
-    match admin.engine.all_accounts().await {
-        Ok(accounts) => Json(accounts).into_response(),
-        Err(error) => failure(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            error.to_string(),
-        ),
-    }
+    listing(admin.engine.all_accounts().await)
 }
 
 /// Quota at a glance: per provider, the accounts that can answer now, when
@@ -643,8 +636,13 @@ async fn accounts(State(admin): State<Admin>) -> Response {
     (status = 401, body = Failure),
 ))]
 async fn quota(State(admin): State<Admin>) -> Response {
-    match admin.engine.quota_overview().await {
-        Ok(overview) => Json(overview).into_response(),
+    listing(admin.engine.quota_overview().await)
+}
+
+/// A listing read from the store as JSON, or a 500 saying why not.
+fn listing<T: Serialize, E: std::fmt::Display>(result: Result<T, E>) -> Response {
+    match result {
+        Ok(listed) => Json(listed).into_response(),
         Err(error) => failure(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",

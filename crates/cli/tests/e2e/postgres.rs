@@ -14,18 +14,9 @@ use crate::support::{chat_body, post_json};
 
 #[tokio::test]
 async fn the_gateway_records_usage_in_postgres_and_readiness_follows_it() {
-    let Ok(url) = std::env::var("SUBGATE_TEST_POSTGRES_URL") else {
-        eprintln!("note: SUBGATE_TEST_POSTGRES_URL is not set; this PostgreSQL test is skipped");
+    let Some((url, schema, direct)) = fresh_schema().await else {
         return;
     };
-    // A schema of its own, created (with the tables) by opening a store.
-    let schema = format!("sg_e2e_{}", uuid::Uuid::now_v7().simple());
-    let direct = Store::open(&StoreLocation::Postgres {
-        url: SecretString::from(url.clone()),
-        schema: Some(schema.clone()),
-    })
-    .await
-    .unwrap();
 
     // The gateway reaches PostgreSQL through a relay the test can cut.
     let mut parsed = reqwest::Url::parse(&url).unwrap();
@@ -91,17 +82,9 @@ async fn the_gateway_records_usage_in_postgres_and_readiness_follows_it() {
 /// other, and what it spends on one counts against its budget on both.
 #[tokio::test]
 async fn replicas_share_keys_and_budgets() {
-    let Ok(url) = std::env::var("SUBGATE_TEST_POSTGRES_URL") else {
-        eprintln!("note: SUBGATE_TEST_POSTGRES_URL is not set; this PostgreSQL test is skipped");
+    let Some((url, schema, direct)) = fresh_schema().await else {
         return;
     };
-    let schema = format!("sg_e2e_{}", uuid::Uuid::now_v7().simple());
-    let direct = Store::open(&StoreLocation::Postgres {
-        url: SecretString::from(url.clone()),
-        schema: Some(schema.clone()),
-    })
-    .await
-    .unwrap();
     let mut database = reqwest::Url::parse(&url).unwrap();
     database
         .query_pairs_mut()
@@ -183,6 +166,24 @@ async fn replicas_share_keys_and_budgets() {
     b.stop().await;
     drop_schema(&url, &schema).await;
     direct.close().await;
+}
+
+/// The test database's URL, a schema of its own and a store on it (which
+/// created the tables); `None`, with a note, when no database is set.
+#[expect(clippy::print_stderr, reason = "the note says why a test did nothing")]
+async fn fresh_schema() -> Option<(String, String, Store)> {
+    let Ok(url) = std::env::var("SUBGATE_TEST_POSTGRES_URL") else {
+        eprintln!("note: SUBGATE_TEST_POSTGRES_URL is not set; this PostgreSQL test is skipped");
+        return None;
+    };
+    let schema = format!("sg_e2e_{}", uuid::Uuid::now_v7().simple());
+    let store = Store::open(&StoreLocation::Postgres {
+        url: SecretString::from(url.clone()),
+        schema: Some(schema.clone()),
+    })
+    .await
+    .unwrap();
+    Some((url, schema, store))
 }
 
 async fn drop_schema(url: &str, schema: &str) {
