@@ -2,20 +2,24 @@
 
 use std::fmt;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
-use futures_util::stream::BoxStream;
+use http_body::Body as _;
+use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
+use crate::pool::{Conn, Pool};
 use crate::{TimeoutPhase, TransportError, root_cause};
 
-/// An upstream body still being received. Dropping it closes the connection,
-/// which is how a client that went away cancels the upstream request.
+/// An upstream body still being received. Dropping it before its end
+/// closes the connection, which is how a client that went away cancels the
+/// upstream request; read to its end, the connection goes back to rest.
 pub struct ResponseBody {
-    chunks: BoxStream<'static, reqwest::Result<Bytes>>,
+    upstream: Upstream,
     /// Fires at the idle deadline as it was last armed; see `poll_next`.
     idle: Pin<Box<Sleep>>,
     idle_timeout: Duration,
@@ -47,9 +51,9 @@ impl fmt::Debug for ResponseBody {
 }
 
 impl ResponseBody {
-    pub(crate) fn new(response: reqwest::Response, url: String, idle_timeout: Duration) -> Self {
+    pub(crate) fn new(upstream: Upstream, url: String, idle_timeout: Duration) -> Self {
         Self {
-            chunks: Box::pin(response.bytes_stream()),
+            upstream,
             idle: Box::pin(tokio::time::sleep(idle_timeout)),
             idle_timeout,
             last_chunk_at: Instant::now(),
@@ -156,18 +160,18 @@ impl ResponseBody {
         if this.done {
             return Poll::Ready(None);
         }
-        match this.chunks.as_mut().poll_next(cx) {
+        match this.upstream.poll_chunk(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
                 // Only note the time: re-arming the timer on every chunk costs
                 // more than the chunk. The timer is moved when it fires.
                 this.last_chunk_at = Instant::now();
                 Poll::Ready(Some(Ok(chunk)))
             }
-            Poll::Ready(Some(Err(error))) => {
+            Poll::Ready(Some(Err(reason))) => {
                 this.done = true;
                 Poll::Ready(Some(Err(TransportError::Broken {
                     url: this.url.clone(),
-                    reason: root_cause(&error.without_url()),
+                    reason,
                 })))
             }
             Poll::Ready(None) => {
@@ -190,6 +194,72 @@ impl ResponseBody {
                     after: this.idle_timeout,
                 })));
             },
+        }
+    }
+}
+
+/// An answer's body on its connection, which goes back to its pool once
+/// the body has been read to its end.
+pub(crate) struct Upstream {
+    incoming: Incoming,
+    /// `None` once the connection went back to rest or broke.
+    conn: Option<Conn>,
+    pool: Arc<Pool>,
+    key: Box<str>,
+}
+
+impl Upstream {
+    pub(crate) fn new(incoming: Incoming, conn: Conn, pool: Arc<Pool>, key: Box<str>) -> Self {
+        Self {
+            incoming,
+            conn: Some(conn),
+            pool,
+            key,
+        }
+    }
+
+    /// The next chunk: what the connection already read, or else what it
+    /// reads now, in this task (see the `pool` module).
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, String>>> {
+        let mut drove = false;
+        let mut closed = false;
+        loop {
+            match Pin::new(&mut self.incoming).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    // Trailers and empty chunks carry nothing to pass on.
+                    match frame.into_data() {
+                        Ok(data) if !data.is_empty() => return Poll::Ready(Some(Ok(data))),
+                        _ => continue,
+                    }
+                }
+                Poll::Ready(Some(Err(error))) => {
+                    self.conn = None;
+                    return Poll::Ready(Some(Err(root_cause(&error))));
+                }
+                Poll::Ready(None) => {
+                    if let Some(conn) = self.conn.take() {
+                        tracing::trace!(origin = &*self.key, "Body read; the connection rests.");
+                        self.pool.put(&self.key, conn);
+                    }
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => {}
+            }
+            let Some(conn) = &mut self.conn else {
+                return Poll::Pending;
+            };
+            if drove {
+                if closed {
+                    // The connection ended and left the body waiting.
+                    self.conn = None;
+                    return Poll::Ready(Some(Err(
+                        "the connection closed before the body ended".to_owned()
+                    )));
+                }
+                return Poll::Pending;
+            }
+            drove = true;
+            closed = conn.poll_drive(cx).is_ready();
         }
     }
 }

@@ -11,14 +11,25 @@
 //! [`OutboundRequest`]s and read [`InboundResponse`]s.
 
 mod body;
+mod connect;
+mod pool;
 mod redact;
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
-use http::{HeaderMap, HeaderName, Method, StatusCode};
+use http::header::{AUTHORIZATION, COOKIE, HOST, PROXY_AUTHORIZATION, USER_AGENT};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use http_body_util::Full;
+use hyper_util::client::proxy::matcher::Matcher;
+use url::Position;
 pub use url::Url;
+
+use crate::body::Upstream;
+use crate::connect::Route;
+use crate::pool::{Conn, Pool, SendError};
 
 pub use body::{ChunkTransform, ResponseBody};
 pub use redact::redacted_url;
@@ -134,93 +145,194 @@ fn phase_name(phase: TimeoutPhase) -> &'static str {
     }
 }
 
-/// A client for one upstream, with its timeouts.
-#[derive(Debug, Clone)]
+/// A client for one upstream, with its timeouts and its own keep-alive
+/// connections. Clones share them.
+#[derive(Clone)]
 pub struct Transport {
-    client: reqwest::Client,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
     options: TransportOptions,
+    pool: Arc<Pool>,
+    /// The proxies the environment names; `None` when it names none.
+    proxies: Option<Matcher>,
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transport")
+            .field("options", &self.shared.options)
+            .field("proxied", &self.shared.proxies.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Transport {
-    /// Builds a client. This is the only place subgate builds one. Each
-    /// provider has its own: HTTP/2 puts every request to a host on one
-    /// connection, whose stream limit (about 100) a shared client would
-    /// make every provider on that host share. (Sharing one was tried and
-    /// saved no memory measurably.)
+    /// Builds a client. This is the only place subgate builds one; proxies
+    /// come from the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`,
+    /// `NO_PROXY`), as curl reads them.
     pub fn new(options: TransportOptions) -> Result<Self, TransportError> {
-        #[expect(
-            clippy::disallowed_methods,
-            reason = "the one client factory the ban points everyone else to"
-        )]
-        let builder = reqwest::Client::builder();
-        let client = builder
-            .tcp_nodelay(true)
-            .connect_timeout(options.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("subgate/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|error| TransportError::Setup(root_cause(&error.without_url())))?;
-        Ok(Self { client, options })
+        connect::tls_config().map_err(|error| TransportError::Setup(error.to_string()))?;
+        Ok(Self::with_proxies(options, connect::proxies_from_env()))
+    }
+
+    fn with_proxies(options: TransportOptions, proxies: Option<Matcher>) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                options,
+                pool: Arc::default(),
+                proxies,
+            }),
+        }
     }
 
     /// Sends a request and waits for the response head (bounded by the
     /// connect and first-byte timeouts). The body is left to the caller.
     pub async fn send(&self, request: OutboundRequest) -> Result<InboundResponse, TransportError> {
         let url = redacted_url(&request.url);
-        let mut headers = request.headers;
-        for name in &SENSITIVE_HEADERS {
-            if let Some(value) = headers.get_mut(name) {
-                value.set_sensitive(true);
+        let route = Route::of(&request.url, self.shared.proxies.as_ref()).map_err(|reason| {
+            TransportError::Connect {
+                url: url.clone(),
+                reason,
+            }
+        })?;
+        let request = outbound(request, &route).map_err(|reason| TransportError::Connect {
+            url: url.clone(),
+            reason,
+        })?;
+        let first_byte = self.shared.options.first_byte_timeout;
+        match tokio::time::timeout(first_byte, self.exchange(route, request, &url)).await {
+            Err(_elapsed) => Err(TransportError::Timeout {
+                url,
+                phase: TimeoutPhase::FirstByte,
+                after: first_byte,
+            }),
+            Ok(Err(error)) => Err(error),
+            Ok(Ok((response, upstream))) => {
+                let (head, ()) = response.into_parts();
+                Ok(InboundResponse {
+                    status: head.status,
+                    headers: head.headers,
+                    body: ResponseBody::new(upstream, url, self.shared.options.idle_timeout),
+                })
             }
         }
-        let pending = self
-            .client
-            .request(request.method, request.url)
-            .headers(headers)
-            .body(request.body)
-            .send();
-        let first_byte = self.options.first_byte_timeout;
-        let response = match tokio::time::timeout(first_byte, pending).await {
-            Err(_elapsed) => {
-                return Err(TransportError::Timeout {
-                    url,
-                    phase: TimeoutPhase::FirstByte,
-                    after: first_byte,
-                });
-            }
-            Ok(Err(error)) => return Err(self.classify(error, url)),
-            Ok(Ok(response)) => response,
-        };
-        let status = response.status();
-        let headers = response.headers().clone();
-        Ok(InboundResponse {
-            status,
-            headers,
-            body: ResponseBody::new(response, url, self.options.idle_timeout),
-        })
     }
 
-    fn classify(&self, error: reqwest::Error, url: String) -> TransportError {
-        if error.is_connect() && error.is_timeout() {
-            TransportError::Timeout {
-                url,
+    /// Sends on a resting connection if one is ready, else on a new one. A
+    /// resting connection the upstream closed as the request went out
+    /// gives the request back, and it goes out again on another.
+    async fn exchange(
+        &self,
+        route: Route,
+        mut request: http::Request<pool::Body>,
+        url: &str,
+    ) -> Result<(http::Response<()>, Upstream), TransportError> {
+        let pool = &self.shared.pool;
+        loop {
+            let (mut conn, reused) = match pool.take(&route.key).await {
+                Some(conn) => (conn, true),
+                None => (self.connect(&route, url).await?, false),
+            };
+            tracing::trace!(url, method = %request.method(), reused, "Sending upstream request.");
+            match conn.send(request).await {
+                Ok(response) => {
+                    let (head, incoming) = response.into_parts();
+                    tracing::trace!(
+                        url,
+                        status = head.status.as_u16(),
+                        "Upstream answer head in."
+                    );
+                    let upstream = Upstream::new(incoming, conn, Arc::clone(pool), route.key);
+                    return Ok((http::Response::from_parts(head, ()), upstream));
+                }
+                Err(SendError::Unsent(back)) if reused => {
+                    tracing::trace!(url, "A resting connection had closed; sending again.");
+                    request = *back;
+                }
+                Err(SendError::Unsent(_) | SendError::Closed) => {
+                    return Err(broken(url, "the connection closed before the answer came"));
+                }
+                Err(SendError::Failed(error)) => return Err(broken(url, &root_cause(&error))),
+            }
+        }
+    }
+
+    async fn connect(&self, route: &Route, url: &str) -> Result<Conn, TransportError> {
+        let limit = self.shared.options.connect_timeout;
+        match tokio::time::timeout(limit, route.connect()).await {
+            Err(_elapsed) => Err(TransportError::Timeout {
+                url: url.to_owned(),
                 phase: TimeoutPhase::Connect,
-                after: self.options.connect_timeout,
-            }
-        } else if error.is_connect() {
-            TransportError::Connect {
-                url,
-                reason: root_cause(&error.without_url()),
-            }
-        } else {
-            TransportError::Broken {
-                url,
-                reason: root_cause(&error.without_url()),
+                after: limit,
+            }),
+            Ok(Err(error)) => Err(TransportError::Connect {
+                url: url.to_owned(),
+                reason: root_cause(&error),
+            }),
+            Ok(Ok(conn)) => {
+                tracing::trace!(
+                    origin = &*route.key,
+                    proxied = route.proxy.is_some(),
+                    "Connected."
+                );
+                Ok(conn)
             }
         }
     }
 }
+
+fn broken(url: &str, reason: &str) -> TransportError {
+    TransportError::Broken {
+        url: url.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// The request as it goes on the wire: origin-form (absolute-form to a
+/// proxy that forwards it), with `Host`, a `User-Agent` unless the
+/// provider set one, and credentials marked sensitive.
+fn outbound(request: OutboundRequest, route: &Route) -> Result<http::Request<pool::Body>, String> {
+    let OutboundRequest {
+        method,
+        url,
+        mut headers,
+        body,
+    } = request;
+    let authority = &url[Position::BeforeHost..Position::AfterPort];
+    let path = &url[Position::BeforePath..Position::AfterQuery];
+    let target = match route.forwarded() {
+        Some(proxy) => {
+            if let Some(auth) = proxy.auth() {
+                headers.insert(PROXY_AUTHORIZATION, auth.clone());
+            }
+            http::Uri::try_from(format!("{}://{authority}{path}", url.scheme()))
+        }
+        None => http::Uri::try_from(path),
+    }
+    .map_err(|error| format!("the URL is not a valid request target: {error}"))?;
+    if !headers.contains_key(HOST) {
+        let host = HeaderValue::from_str(authority)
+            .map_err(|_| "the URL's host is not a valid header".to_owned())?;
+        headers.insert(HOST, host);
+    }
+    if !headers.contains_key(USER_AGENT) {
+        headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+    }
+    for name in &SENSITIVE_HEADERS {
+        if let Some(value) = headers.get_mut(name) {
+            value.set_sensitive(true);
+        }
+    }
+    let mut request = http::Request::new(Full::new(body));
+    *request.method_mut() = method;
+    *request.uri_mut() = target;
+    *request.headers_mut() = headers;
+    Ok(request)
+}
+
+const USER_AGENT_VALUE: &str = concat!("subgate/", env!("CARGO_PKG_VERSION"));
 
 /// What went wrong at the bottom of an error's chain: "Connection refused
 /// (os error 111)" says more than the layers of client wording above it.

@@ -233,3 +233,204 @@ async fn a_body_that_never_starts_fails_at_its_first_chunk() {
         "{error:?}"
     );
 }
+
+/// Reads one request head (and a body as long as its `content-length`)
+/// from `socket`; `None` at end of stream.
+async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<String> {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        if let Some(end) = seen.windows(4).position(|window| window == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&seen[..end]).into_owned();
+            let length = head
+                .lines()
+                .find_map(|line| {
+                    line.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(str::to_owned)
+                })
+                .map_or(0, |value| value.trim().parse::<usize>().unwrap());
+            while seen.len() < end + 4 + length {
+                let read = socket.read(&mut buf).await.ok()?;
+                seen.extend_from_slice(&buf[..read]);
+            }
+            return Some(head);
+        }
+        let read = socket.read(&mut buf).await.ok()?;
+        if read == 0 {
+            return None;
+        }
+        seen.extend_from_slice(&buf[..read]);
+    }
+}
+
+const OK_HI: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi";
+
+/// Serves `OK_HI` to every request on every connection; counts accepted
+/// connections and keeps the request heads.
+async fn keep_alive_server(
+    close_after_each: bool,
+) -> (Url, Arc<std::sync::Mutex<(usize, Vec<String>)>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = Url::parse(&format!("http://{}/v1/x", listener.local_addr().unwrap())).unwrap();
+    let seen = Arc::new(std::sync::Mutex::new((0, Vec::new())));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            log.lock().unwrap().0 += 1;
+            let log = log.clone();
+            tokio::spawn(async move {
+                while let Some(head) = read_request(&mut socket).await {
+                    log.lock().unwrap().1.push(head);
+                    if socket.write_all(OK_HI).await.is_err() || close_after_each {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn connections_are_kept_alive_and_requests_carry_host_and_agent() {
+    let (url, seen) = keep_alive_server(false).await;
+    let transport = Transport::new(OPTIONS).unwrap();
+    for _ in 0..3 {
+        let response = transport.send(get(url.clone())).await.unwrap();
+        assert_eq!(response.body.collect(16).await.unwrap(), "hi");
+    }
+    let (accepted, heads) = seen.lock().unwrap().clone();
+    assert_eq!(accepted, 1, "one connection for three requests");
+    assert_eq!(heads.len(), 3);
+    let head = heads[0].to_ascii_lowercase();
+    assert!(head.starts_with("get /v1/x http/1.1\r\n"), "{head}");
+    assert!(
+        head.contains(&format!(
+            "\r\nhost: {}",
+            &url[Position::BeforeHost..Position::AfterPort]
+        )),
+        "{head}"
+    );
+    assert!(head.contains("\r\nuser-agent: subgate/"), "{head}");
+}
+
+#[tokio::test]
+async fn a_connection_the_upstream_closed_is_replaced() {
+    let (url, seen) = keep_alive_server(true).await;
+    let transport = Transport::new(OPTIONS).unwrap();
+    for _ in 0..3 {
+        let response = transport.send(get(url.clone())).await.unwrap();
+        assert_eq!(response.body.collect(16).await.unwrap(), "hi");
+        // Let the close reach us, as it would between real requests.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen.lock().unwrap().0, 3);
+}
+
+#[tokio::test]
+async fn a_body_dropped_before_its_end_closes_the_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        read_request(&mut socket).await.unwrap();
+        socket.write_all(HEAD).await.unwrap();
+        socket.write_all(b"2\r\nhi\r\n").await.unwrap();
+        let mut rest = [0u8; 16];
+        // The client reads no more of the body and the upstream sees EOF.
+        let read = socket.read(&mut rest).await.unwrap_or(0);
+        closed_tx.send(read).unwrap();
+    });
+    let transport = Transport::new(OPTIONS).unwrap();
+    let response = transport.send(get(url)).await.unwrap();
+    let mut body = response.body;
+    assert_eq!(body.next().await.unwrap().unwrap(), "hi");
+    drop(body);
+    let read = tokio::time::timeout(Duration::from_secs(2), closed_rx)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read, 0);
+}
+
+#[tokio::test]
+async fn plain_http_goes_through_a_forwarding_proxy_with_its_credentials() {
+    let (proxy, seen) = keep_alive_server(false).await;
+    let matcher = Matcher::builder()
+        .http(format!(
+            "http://user:pass@{}",
+            &proxy[Position::BeforeHost..Position::AfterPort]
+        ))
+        .build();
+    let transport = Transport::with_proxies(OPTIONS, Some(matcher));
+    let target = Url::parse("http://upstream.invalid:8080/v1/x?y=1").unwrap();
+    let response = transport.send(get(target)).await.unwrap();
+    assert_eq!(response.body.collect(16).await.unwrap(), "hi");
+    let heads = seen.lock().unwrap().1.clone();
+    let head = heads[0].to_ascii_lowercase();
+    assert!(
+        head.starts_with("get http://upstream.invalid:8080/v1/x?y=1 http/1.1\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("\r\nhost: upstream.invalid:8080"), "{head}");
+    // "user:pass" in Basic form.
+    assert!(
+        head.contains("\r\nproxy-authorization: basic dxnlcjpwyxnz"),
+        "{head}"
+    );
+}
+
+#[tokio::test]
+async fn https_asks_the_proxy_for_a_tunnel_and_reports_a_refusal() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = listener.local_addr().unwrap();
+    let (head_tx, head_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let head = read_request(&mut socket).await.unwrap();
+        socket
+            .write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\ncontent-length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        head_tx.send(head).unwrap();
+    });
+    let matcher = Matcher::builder()
+        .https(format!("http://a:b@{proxy}"))
+        .build();
+    let transport = Transport::with_proxies(OPTIONS, Some(matcher));
+    let target = Url::parse("https://upstream.invalid/v1?key=secret").unwrap();
+    let error = transport.send(get(target)).await.unwrap_err();
+    assert!(matches!(error, TransportError::Connect { .. }), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .contains("the proxy refused the tunnel: HTTP/1.1 407"),
+        "{error}"
+    );
+    assert!(!error.to_string().contains("secret"), "{error}");
+    let head = head_rx.await.unwrap();
+    assert!(
+        head.starts_with("CONNECT upstream.invalid:443 HTTP/1.1\r\n"),
+        "{head}"
+    );
+    assert!(
+        head.contains("\r\nProxy-Authorization: Basic YTpi"),
+        "{head}"
+    );
+}
+
+#[tokio::test]
+async fn https_to_a_server_that_speaks_no_tls_is_a_connect_error() {
+    // It answers the TLS hello with plain HTTP.
+    let mut url = serve_once(vec![(Duration::ZERO, OK_HI)]).await;
+    url.set_scheme("https").unwrap();
+    let error = Transport::new(OPTIONS)
+        .unwrap()
+        .send(get(url))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, TransportError::Connect { .. }), "{error:?}");
+}
