@@ -3,7 +3,8 @@
 #   bench/profile.sh
 # (a) non-streamed pass-through (Chat client → Chat upstream), (b) the same
 # translated (Messages client → Chat upstream) and (c) translated streaming
-# (Messages client → Chat upstream, 200 chunks).
+# (Messages client → Chat upstream, 200 chunks), paced 1 ms apart and (d)
+# in a burst.
 # Builds a profiling subgate (release, debug info, frame pointers) into
 # $BENCH_PROFILE_TARGET (default target/profiling, or under
 # $CARGO_TARGET_DIR), runs the mock and subgate pinned as run.sh does,
@@ -88,3 +89,5 @@ profile pass oha_run -n "$requests" 16 "$subgate_port" /v1/chat/completions chat
 profile translated oha_run -n "$requests" 16 "$subgate_port" /v1/messages messages-gpt /dev/null
 profile stream taskset -c 1 "$client" stream --url "http://127.0.0.1:$subgate_port" --api anthropic \
   --model bench-gpt --streams "$streams" --concurrency 16 --chunks 200 --gap-ms 1
+profile stream-burst taskset -c 1 "$client" stream --url "http://127.0.0.1:$subgate_port" --api anthropic \
+  --model bench-gpt --streams "$((streams * 10))" --concurrency 16 --chunks 200 --gap-ms 0

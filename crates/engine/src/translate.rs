@@ -130,6 +130,11 @@ async fn aggregate(
         .map_err(|error| GatewayError::stream_failed(provider, &error))
 }
 
+/// Room made for a frame to the client at first: most events fit.
+const FRAME_START: usize = 512;
+/// A frame grows to about this before it is sent, even if more is ready.
+const FRAME_LIMIT: usize = 16 * 1024;
+
 /// An upstream stream translated for a client of another dialect.
 struct Translated {
     body: ResponseBody,
@@ -145,11 +150,12 @@ struct Translated {
 
 impl Translated {
     /// Runs `feed` with an emitter that writes every event for the client
-    /// and notes what the meter needs.
+    /// to `out` and notes what the meter needs.
     fn pump(
         &mut self,
+        out: &mut Vec<u8>,
         feed: impl FnOnce(&mut dyn StreamDecoder, &mut dyn FnMut(Event<'_>)) -> Result<(), String>,
-    ) -> Bytes {
+    ) {
         let Self {
             decoder,
             encoder,
@@ -158,7 +164,6 @@ impl Translated {
             ended,
             ..
         } = self;
-        let mut out = Vec::new();
         let mut emit = |event: Event<'_>| {
             match &event {
                 Event::Usage(now) => *usage = Some(*now),
@@ -166,7 +171,7 @@ impl Translated {
                 Event::End => *ended = true,
                 _ => {}
             }
-            encoder.encode(&event, &mut out);
+            encoder.encode(&event, out);
         };
         if let Err(message) = feed(&mut **decoder, &mut emit) {
             emit(Event::Error(StreamError {
@@ -178,7 +183,6 @@ impl Translated {
             let failure = self.upstream_error.then_some(FailureClass::UpstreamFault);
             self.finish(failure);
         }
-        Bytes::from(out)
     }
 
     fn finish(&mut self, failure: Option<FailureClass>) {
@@ -188,13 +192,11 @@ impl Translated {
         }
     }
 
-    /// Ends the client's stream with an error event.
-    fn fail(&mut self, kind: ErrorKind, class: FailureClass, message: String) -> Bytes {
-        let mut out = Vec::new();
+    /// Ends the client's stream with an error event, written to `out`.
+    fn fail(&mut self, out: &mut Vec<u8>, kind: ErrorKind, class: FailureClass, message: String) {
         self.encoder
-            .encode(&Event::Error(StreamError { kind, message }), &mut out);
+            .encode(&Event::Error(StreamError { kind, message }), out);
         self.finish(Some(class));
-        Bytes::from(out)
     }
 }
 
@@ -219,41 +221,56 @@ impl Stream for Translated {
         if this.finished {
             return Poll::Ready(None);
         }
+        // Everything the upstream already sent goes out as one frame: in a
+        // burst, one write for many events instead of one each.
+        let mut out = Vec::new();
         loop {
             match Pin::new(&mut this.body).poll_next(cx) {
                 Poll::Ready(Some(Ok(chunk))) => {
-                    let out = this
-                        .pump(|decoder, emit| decoder.feed(&chunk, emit).map_err(|error| error.0));
-                    if !out.is_empty() {
-                        this.meter.first_byte();
-                        return Poll::Ready(Some(out));
+                    if out.capacity() == 0 {
+                        out.reserve(chunk.len().max(FRAME_START));
                     }
-                    if this.finished {
-                        return Poll::Ready(None);
+                    this.pump(&mut out, |decoder, emit| {
+                        decoder.feed(&chunk, emit).map_err(|error| error.0)
+                    });
+                    if this.finished || out.len() >= FRAME_LIMIT {
+                        break;
                     }
                 }
                 Poll::Ready(Some(Err(error))) => {
                     let (kind, class) = mid_stream(&error);
-                    return Poll::Ready(Some(this.fail(kind, class, error.to_string())));
+                    this.fail(&mut out, kind, class, error.to_string());
+                    break;
                 }
                 Poll::Ready(None) => {
-                    let out =
-                        this.pump(|decoder, emit| decoder.finish(emit).map_err(|error| error.0));
+                    this.pump(&mut out, |decoder, emit| {
+                        decoder.finish(emit).map_err(|error| error.0)
+                    });
                     // A stream that ended properly has finished the meter.
                     this.finish(None);
-                    return Poll::Ready((!out.is_empty()).then_some(out));
+                    break;
                 }
                 Poll::Pending => {
+                    if !out.is_empty() {
+                        break;
+                    }
                     if this.stop.as_mut().poll(cx).is_ready() {
-                        return Poll::Ready(Some(this.fail(
+                        this.fail(
+                            &mut out,
                             ErrorKind::Overloaded,
                             FailureClass::Internal,
                             "the gateway is shutting down; the answer is incomplete".to_owned(),
-                        )));
+                        );
+                        break;
                     }
                     return Poll::Pending;
                 }
             }
         }
+        if out.is_empty() {
+            return Poll::Ready(None);
+        }
+        this.meter.first_byte();
+        Poll::Ready(Some(Bytes::from(out)))
     }
 }
