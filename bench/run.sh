@@ -7,13 +7,16 @@
 # bench/results/latest.md. See bench/README.md for what each figure means.
 #
 # Knobs (environment): BENCH_SECONDS (5: each load run), BENCH_STREAMS
-# (200), BENCH_HELD (1000), BENCH_STARTS (9), BENCH_LOG (subgate's log
+# (200), BENCH_BURST_STREAMS (ten times that), BENCH_HELD (1000), BENCH_STARTS (9), BENCH_LOG (subgate's log
 # level, `warn`), BENCH_PORT_BASE (18430: six ports from there).
 # Load goes to 127.0.0.1 only; every process started here is stopped on exit.
 set -euo pipefail
 
 seconds="${BENCH_SECONDS:-5}"
 stream_count="${BENCH_STREAMS:-200}"
+# A burst is over in a blink: ten times the streams give /proc's 10 ms CPU
+# ticks enough to count.
+burst_count="${BENCH_BURST_STREAMS:-$((stream_count * 10))}"
 held="${BENCH_HELD:-1000}"
 starts="${BENCH_STARTS:-9}"
 hz="$(getconf CLK_TCK)"
@@ -190,19 +193,20 @@ record st.gap_ms 1
 record st.concurrency 16
 record st_short.chunks 10
 record st_burst.chunks 200
+record st_burst.streams "$burst_count"
 for name in "${order[@]}"; do
   read -r port _ _ api model proxy <<<"${paths[$name]}"
   step "streams: $name"
   for set in st_short st st_burst; do
-    chunks=200 gap=1
+    chunks=200 gap=1 count="$stream_count"
     case "$set" in
       st_short) chunks=10 ;;
-      st_burst) gap=0 ;;
+      st_burst) gap=0 count="$burst_count" ;;
     esac
     before=0
     [ -z "$proxy" ] || before="$(cpu_ticks $proxy)"
     line="$(taskset -c 1 "$client" stream --url "http://127.0.0.1:$port" --api "$api" \
-      --model "$model" --streams "$stream_count" --concurrency 16 --chunks "$chunks" --gap-ms "$gap")"
+      --model "$model" --streams "$count" --concurrency 16 --chunks "$chunks" --gap-ms "$gap")"
     if [ -n "$proxy" ]; then
       record "$set.$name.cpu_us" $((($(cpu_ticks $proxy) - before) * 1000000 / hz))
     fi

@@ -181,12 +181,14 @@ fn streams(raw: &Raw, out: &mut String) -> std::fmt::Result {
         "## Streams\n\n{} streams of {} content chunks each, {} at a time. *Paced*: {} ms or more \
          between chunks, so each reaches the proxy on its own, as from a real model; *marginal* \
          subtracts the CPU of {}-chunk streams, leaving what one more chunk costs. *Burst*: no \
-         pause, so chunks arrive many to a read.\n",
+         pause, so chunks arrive many to a read ({} streams, so that /proc's 10 ms CPU ticks \
+         count).\n",
         raw.text("st.streams"),
         raw.text("st.chunks"),
         raw.text("st.concurrency"),
         raw.text("st.gap_ms"),
         raw.text("st_short.chunks"),
+        raw.text("st_burst.streams"),
     )?;
     writeln!(
         out,
