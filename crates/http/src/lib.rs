@@ -7,6 +7,12 @@
 //! body chunks. Errors never carry a URL with its query, a header value or a
 //! body, so nothing secret leaks through them.
 //!
+//! The client is HTTP/1.1 with keep-alive, on hyper's connection API, and
+//! the task that reads an answer also drives its connection (see `pool`):
+//! no task hop per chunk. TLS is rustls with the platform's verifier; ALPN
+//! offers HTTP/1.1 only, so a busy provider opens more connections rather
+//! than queueing behind one HTTP/2 connection's stream limit.
+//!
 //! What a request means is not this crate's business: providers build
 //! [`OutboundRequest`]s and read [`InboundResponse`]s.
 
@@ -209,14 +215,11 @@ impl Transport {
                 after: first_byte,
             }),
             Ok(Err(error)) => Err(error),
-            Ok(Ok((response, upstream))) => {
-                let (head, ()) = response.into_parts();
-                Ok(InboundResponse {
-                    status: head.status,
-                    headers: head.headers,
-                    body: ResponseBody::new(upstream, url, self.shared.options.idle_timeout),
-                })
-            }
+            Ok(Ok((head, upstream))) => Ok(InboundResponse {
+                status: head.status,
+                headers: head.headers,
+                body: ResponseBody::new(upstream, url, self.shared.options.idle_timeout),
+            }),
         }
     }
 
@@ -228,7 +231,7 @@ impl Transport {
         route: Route,
         mut request: http::Request<pool::Body>,
         url: &str,
-    ) -> Result<(http::Response<()>, Upstream), TransportError> {
+    ) -> Result<(http::response::Parts, Upstream), TransportError> {
         let pool = &self.shared.pool;
         loop {
             let (mut conn, reused) = match pool.take(&route.key).await {
@@ -245,7 +248,7 @@ impl Transport {
                         "Upstream answer head in."
                     );
                     let upstream = Upstream::new(incoming, conn, Arc::clone(pool), route.key);
-                    return Ok((http::Response::from_parts(head, ()), upstream));
+                    return Ok((head, upstream));
                 }
                 Err(SendError::Unsent(back)) if reused => {
                     tracing::trace!(url, "A resting connection had closed; sending again.");
