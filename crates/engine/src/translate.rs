@@ -164,6 +164,7 @@ impl Translated {
             ended,
             ..
         } = self;
+        let before = out.len();
         let mut emit = |event: Event<'_>| {
             match &event {
                 Event::Usage(now) => *usage = Some(*now),
@@ -173,11 +174,19 @@ impl Translated {
             }
             encoder.encode(&event, out);
         };
-        if let Err(message) = feed(&mut **decoder, &mut emit) {
+        let failed = feed(&mut **decoder, &mut emit).err();
+        if let Some(message) = &failed {
             emit(Event::Error(StreamError {
                 kind: ErrorKind::Upstream,
                 message: format!("the upstream stream could not be read: {message}"),
             }));
+        }
+        // Before the meter is finished: a short answer can start and end
+        // in one read.
+        if out.len() > before {
+            self.meter.first_byte();
+        }
+        if failed.is_some() {
             self.finish(Some(FailureClass::StreamBroken));
         } else if self.ended || self.upstream_error {
             let failure = self.upstream_error.then_some(FailureClass::UpstreamFault);
@@ -270,7 +279,6 @@ impl Stream for Translated {
         if out.is_empty() {
             return Poll::Ready(None);
         }
-        this.meter.first_byte();
         Poll::Ready(Some(Bytes::from(out)))
     }
 }

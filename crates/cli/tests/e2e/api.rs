@@ -328,4 +328,6 @@ async fn upstream_usage_flows_into_the_record_of_a_translated_stream() {
     assert!(row.usage_reported);
     assert_eq!((row.input_tokens, row.output_tokens), (4, 4));
     assert_eq!(row.upstream_dialect.as_deref(), Some("gemini"));
+    // Noted even when the whole answer came in one read.
+    assert!(row.first_token_ms.is_some(), "{row:?}");
 }
