@@ -293,13 +293,18 @@ async fn keep_alive_server(
     (url, seen)
 }
 
+/// GETs `url` and reads the whole (short) answer.
+async fn fetch(transport: &Transport, url: Url) -> Bytes {
+    let response = transport.send(get(url)).await.unwrap();
+    response.body.collect(1024).await.unwrap()
+}
+
 #[tokio::test]
 async fn connections_are_kept_alive_and_requests_carry_host_and_agent() {
     let (url, seen) = keep_alive_server(false).await;
     let transport = Transport::new(OPTIONS).unwrap();
     for _ in 0..3 {
-        let response = transport.send(get(url.clone())).await.unwrap();
-        assert_eq!(response.body.collect(16).await.unwrap(), "hi");
+        assert_eq!(fetch(&transport, url.clone()).await, "hi");
     }
     let (accepted, heads) = seen.lock().unwrap().clone();
     assert_eq!(accepted, 1, "one connection for three requests");
@@ -321,8 +326,7 @@ async fn a_connection_the_upstream_closed_is_replaced() {
     let (url, seen) = keep_alive_server(true).await;
     let transport = Transport::new(OPTIONS).unwrap();
     for _ in 0..3 {
-        let response = transport.send(get(url.clone())).await.unwrap();
-        assert_eq!(response.body.collect(16).await.unwrap(), "hi");
+        assert_eq!(fetch(&transport, url.clone()).await, "hi");
         // Let the close reach us, as it would between real requests.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -367,8 +371,7 @@ async fn plain_http_goes_through_a_forwarding_proxy_with_its_credentials() {
         .build();
     let transport = Transport::with_proxies(OPTIONS, Some(matcher));
     let target = Url::parse("http://upstream.invalid:8080/v1/x?y=1").unwrap();
-    let response = transport.send(get(target)).await.unwrap();
-    assert_eq!(response.body.collect(16).await.unwrap(), "hi");
+    assert_eq!(fetch(&transport, target).await, "hi");
     let heads = seen.lock().unwrap().1.clone();
     let head = heads[0].to_ascii_lowercase();
     assert!(
