@@ -28,6 +28,7 @@ use subgate_testkit::{TestGateway, http_client};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::process::{Server, default_data_dir};
+use crate::support::{post_raw, post_with};
 
 /// How deep the nesting attacks go: far past serde's limit of 128 and any
 /// stack a recursive reader would survive.
@@ -1194,7 +1195,7 @@ async fn send_secrets(server: &Server, client_key: &str, admin_token: &str) {
         (gemini, "x-goog-api-key", QUERY_KEY, "{}".to_owned(), 401),
     ];
     for (path, header, value, body, status) in with_client_key {
-        let (got, _, answer) = post_header(&server.url(path), (header, value), body).await;
+        let (got, _, answer) = post_with(&server.url(path), &[(header, value)], body).await;
         assert_eq!(
             got,
             status,
@@ -1204,35 +1205,18 @@ async fn send_secrets(server: &Server, client_key: &str, admin_token: &str) {
     }
     for (query, status) in [(QUERY_KEY, 401), (client_key, 400)] {
         let url = server.url(&format!("{gemini}?key={query}"));
-        let (got, _, _) = post_header(&url, ("x-nothing", "-"), bad_json.clone()).await;
+        let (got, _, _) = post_raw(&url, bad_json.clone()).await;
         assert_eq!(got, status, "?key=");
     }
     let keys = server.url("/admin/api/keys");
     let admin_bearer = format!("Bearer {admin_token}");
     let (status, _, _) =
-        post_header(&keys, ("authorization", &admin_bearer), bad_json.clone()).await;
+        post_with(&keys, &[("authorization", &admin_bearer)], bad_json.clone()).await;
     assert_eq!(status, 400);
     let wrong_admin = format!("Bearer {WRONG_ADMIN}");
-    let (status, _, _) = post_header(&keys, ("authorization", &wrong_admin), "{}".to_owned()).await;
+    let (status, _, _) =
+        post_with(&keys, &[("authorization", &wrong_admin)], "{}".to_owned()).await;
     assert_eq!(status, 401);
-}
-
-async fn post_header(
-    url: &str,
-    (name, value): (&str, &str),
-    body: String,
-) -> (u16, HeaderMap, Vec<u8>) {
-    let response = http_client()
-        .post(url)
-        .header(name, value)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    (status, headers, response.bytes().await.unwrap().to_vec())
 }
 
 #[tokio::test]
@@ -1250,9 +1234,9 @@ async fn secrets_in_bad_requests_stay_out_of_the_log() {
     .unwrap();
     let server = Server::start(home.path(), &["--config", config.to_str().unwrap()], &[]).await;
     let admin_token = subgate_engine::admin_token(&default_data_dir(home.path())).unwrap();
-    let (status, _, created) = post_header(
+    let (status, _, created) = post_with(
         &server.url("/admin/api/keys"),
-        ("authorization", &format!("Bearer {admin_token}")),
+        &[("authorization", &format!("Bearer {admin_token}"))],
         "{\"name\": \"careless\"}".to_owned(),
     )
     .await;

@@ -19,13 +19,22 @@ pub(crate) async fn post_raw(
     url: &str,
     body: impl Into<reqwest::Body>,
 ) -> (u16, reqwest::header::HeaderMap, Bytes) {
-    let response = http_client()
+    post_with(url, &[], body).await
+}
+
+/// [`post_raw`] with extra request headers.
+pub(crate) async fn post_with(
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<reqwest::Body>,
+) -> (u16, reqwest::header::HeaderMap, Bytes) {
+    let mut request = http_client()
         .post(url)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.body(body).send().await.unwrap();
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     (status, headers, response.bytes().await.unwrap())
